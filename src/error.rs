@@ -1,0 +1,396 @@
+//! Errors: refusing a request (`GrantError`, with its OAuth error code) and
+//! refusing a policy (`PolicyError`, with its document path).
+
+use std::fmt;
+
+use crate::scope::ScopeError;
+use crate::vocab::{Flow, Subject, UnknownValue};
+
+/// The OAuth 2.0 error code a refused request answers with
+/// (RFC 6749 §4.1.2.1, §5.2; RFC 8707 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// `invalid_client`: the client is unknown.
+    InvalidClient,
+    /// `unauthorized_client`: the client may not use this flow.
+    UnauthorizedClient,
+    /// `access_denied`: the API or the user refused.
+    AccessDenied,
+    /// `invalid_scope`: the scope parameter is invalid, unknown or too wide.
+    InvalidScope,
+    /// `invalid_target` (RFC 8707): the audience is unknown.
+    InvalidTarget,
+}
+
+impl ErrorCode {
+    /// The code as it goes on the wire, such as `invalid_scope`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request was refused as a whole (DESIGN §3.1, and the answer to a consent prompt).
+///
+/// [`GrantError::code`] gives the OAuth error code and
+/// [`GrantError::description`] a text safe to send as `error_description`;
+/// `Display` is for logs and quotes the request's input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// 1. The client id is not in the policy.
+    #[error("unknown client {client_id:?}")]
+    UnknownClient {
+        /// The client id as requested.
+        client_id: String,
+    },
+    /// 2. The flow is not one of the client's grant types.
+    #[error("client `{client_id}` may not use the {flow} flow")]
+    FlowNotAllowed {
+        /// The client.
+        client_id: String,
+        /// The flow it asked for.
+        flow: Flow,
+    },
+    /// 3. A user flow came without a user.
+    #[error("the {flow} flow needs a user")]
+    MissingUser {
+        /// The flow.
+        flow: Flow,
+    },
+    /// 3. A client credentials request came with a user.
+    #[error("the client_credentials flow cannot act for a user")]
+    UnexpectedUser,
+    /// 3. A refresh came without the scope of the original grant.
+    #[error("a refresh needs the original grant's scope")]
+    MissingOriginalScope,
+    /// 4. The scope parameter is malformed or over a limit.
+    #[error("invalid scope parameter")]
+    Scope(#[source] ScopeError),
+    /// 5. The audience is not an API of the policy.
+    #[error("unknown audience {audience:?}")]
+    UnknownAudience {
+        /// The audience as requested.
+        audience: String,
+    },
+    /// 5. A client credentials request named no audience and the policy has no default.
+    #[error("the client_credentials flow needs an audience")]
+    MissingAudience,
+    /// 6. The API refuses this client for this flow.
+    #[error("client `{client_id}` has no access to `{audience}` for {subject} tokens")]
+    ApiAccessDenied {
+        /// The client.
+        client_id: String,
+        /// The API's audience.
+        audience: String,
+        /// Whom the token would be for.
+        subject: Subject,
+    },
+    /// 7. Under `unknown_scopes = "reject"`, a token is neither an OIDC scope nor defined by the API.
+    #[error("unknown scope {scope:?}")]
+    UnknownScope {
+        /// The token as requested.
+        scope: String,
+    },
+    /// 8. The refresh's `original_scope` is malformed or over a limit.
+    #[error("invalid original scope")]
+    OriginalScope(#[source] ScopeError),
+    /// 8. A refresh asked for a scope the original grant did not have (RFC 6749 §6).
+    #[error("refresh asks for {scope:?}, which the original grant did not have")]
+    ScopeWidened {
+        /// The token as requested.
+        scope: String,
+    },
+    /// An approval named a scope that was not on the consent prompt.
+    #[error("approval names {scope:?}, which was not on the consent prompt")]
+    ApprovalNotOnPrompt {
+        /// The token as approved.
+        scope: String,
+    },
+    /// The user refused the consent prompt.
+    #[error("the user denied consent")]
+    ConsentDenied,
+}
+
+impl GrantError {
+    /// The RFC 6749 §5.2 / RFC 8707 code to answer with, such as `invalid_scope`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            GrantError::UnknownClient { .. } => ErrorCode::InvalidClient,
+            GrantError::FlowNotAllowed { .. } => ErrorCode::UnauthorizedClient,
+            GrantError::MissingUser { .. }
+            | GrantError::UnexpectedUser
+            | GrantError::MissingOriginalScope
+            | GrantError::MissingAudience
+            | GrantError::ApprovalNotOnPrompt { .. } => ErrorCode::InvalidRequest,
+            GrantError::Scope(_)
+            | GrantError::UnknownScope { .. }
+            | GrantError::OriginalScope(_)
+            | GrantError::ScopeWidened { .. } => ErrorCode::InvalidScope,
+            GrantError::UnknownAudience { .. } => ErrorCode::InvalidTarget,
+            GrantError::ApiAccessDenied { .. } | GrantError::ConsentDenied => ErrorCode::AccessDenied,
+        }
+    }
+
+    /// A description safe to send as `error_description` (RFC 6749 §5.2):
+    /// printable ASCII without `"` or `\`, and no echo of the request's input.
+    pub fn description(&self) -> &'static str {
+        match self {
+            GrantError::UnknownClient { .. } => "The client is not registered",
+            GrantError::FlowNotAllowed { .. } => "The client may not use this grant type",
+            GrantError::MissingUser { .. } => "This grant type needs an authenticated user",
+            GrantError::UnexpectedUser => "Client credentials cannot act for a user",
+            GrantError::MissingOriginalScope => "A refresh needs the scope of the original grant",
+            GrantError::Scope(ScopeError::TooLong { .. }) => "The scope parameter is too long",
+            GrantError::Scope(ScopeError::TooManyTokens { .. }) => "The scope parameter has too many scopes",
+            GrantError::Scope(_) => "The scope parameter holds a character that is not allowed",
+            GrantError::UnknownAudience { .. } => "The requested audience is not a known API",
+            GrantError::MissingAudience => "Client credentials need an audience",
+            GrantError::ApiAccessDenied { .. } => "The client may not get tokens for this API",
+            GrantError::UnknownScope { .. } => "A requested scope is not defined",
+            GrantError::OriginalScope(_) => "The scope of the original grant is invalid",
+            GrantError::ScopeWidened { .. } => "A refresh may not ask for scopes beyond the original grant",
+            GrantError::ApprovalNotOnPrompt { .. } => "The approval names a scope that was not asked for",
+            GrantError::ConsentDenied => "The user denied consent",
+        }
+    }
+}
+
+/// One problem of a policy document, at its path (`roles[2].permissions[0].scope`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct PolicyError {
+    path: String,
+    problem: Problem,
+}
+
+impl PolicyError {
+    pub(crate) fn new(path: String, problem: Problem) -> Self {
+        PolicyError { path, problem }
+    }
+
+    /// Where the problem is, from the document root: field names joined by
+    /// `.`, array positions as `[i]`, such as `clients[0].grants[1].scopes[2]`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What the problem is.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+}
+
+/// What is wrong at a [`PolicyError`]'s path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A name that must be unique appears again; reported at the later one.
+    #[error("duplicate {what} `{name}`, first defined at {first}")]
+    Duplicate {
+        /// What kind of name: `audience`, `scope`, `role` or `client id`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The path of its first definition.
+        first: String,
+    },
+    /// A name or id is empty.
+    #[error("{what} is empty")]
+    Empty {
+        /// What is empty.
+        what: &'static str,
+    },
+    /// A scope name or pattern is not valid scope syntax (RFC 6749 §3.3).
+    #[error("{value:?} is not a valid scope token")]
+    InvalidScope {
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        #[source]
+        source: ScopeError,
+    },
+    /// An audience is empty or holds whitespace or control characters.
+    #[error(
+        "{value:?} is not a valid audience: it must be non-empty, without whitespace or control characters"
+    )]
+    InvalidAudience {
+        /// The value as written.
+        value: String,
+    },
+    /// An API defines one of the reserved OIDC scopes.
+    #[error("`{name}` is reserved by OpenID Connect and belongs to no API")]
+    ReservedScope {
+        /// The scope name.
+        name: String,
+    },
+    /// An API scope name holds `*`, which is reserved for patterns.
+    #[error("`{name}` holds `*`, which is reserved for patterns")]
+    Wildcard {
+        /// The scope name.
+        name: String,
+    },
+    /// A `*` stands somewhere other than at the end of a pattern.
+    #[error("`{pattern}` is not a pattern: `*` may only end one")]
+    InvalidPattern {
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A named value (`kind`, `grant_types`, `subject`, access policies, `unknown_scopes`) is unknown.
+    #[error(transparent)]
+    UnknownValue(UnknownValue),
+    /// A reference names an audience that no API has.
+    #[error("no API has the audience `{audience}`")]
+    UnknownApi {
+        /// The audience as written.
+        audience: String,
+    },
+    /// A reference names a scope the API does not define.
+    #[error("`{audience}` defines no scope `{scope}`")]
+    UndefinedScope {
+        /// The API's audience.
+        audience: String,
+        /// The scope as written.
+        scope: String,
+    },
+    /// A pattern matches none of the API's scopes.
+    #[error("pattern `{pattern}` matches no scope of `{audience}`")]
+    PatternMatchesNothing {
+        /// The API's audience.
+        audience: String,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A client has a second grant for the same audience and subject.
+    #[error("second `{subject}` grant for `{audience}`, the first is at {first}")]
+    DuplicateGrant {
+        /// The API's audience.
+        audience: String,
+        /// The subject both grants are for.
+        subject: Subject,
+        /// The path of the first grant.
+        first: String,
+    },
+    /// `inherits` names a role the policy does not define.
+    #[error("no role is named `{name}`")]
+    UnknownRole {
+        /// The role name as written.
+        name: String,
+    },
+    /// The role inherits from itself, directly or through others.
+    #[error("inheritance cycle: {}", .cycle.join(" -> "))]
+    InheritanceCycle {
+        /// The roles on the cycle, starting and ending with this one.
+        cycle: Vec<String>,
+    },
+}
+
+/// Every problem of a policy document, in document order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors {
+    // INVARIANT: not empty.
+    errors: Vec<PolicyError>,
+}
+
+impl PolicyErrors {
+    /// `None` when there is no problem.
+    pub(crate) fn from_vec(errors: Vec<PolicyError>) -> Option<Self> {
+        (!errors.is_empty()).then_some(PolicyErrors { errors })
+    }
+
+    /// The problems, in document order.
+    pub fn errors(&self) -> &[PolicyError] {
+        &self.errors
+    }
+
+    /// How many problems there are (at least one).
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// Always false: a `PolicyErrors` holds at least one problem.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Iterates over the problems, in document order.
+    pub fn iter(&self) -> std::slice::Iter<'_, PolicyError> {
+        self.errors.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a PolicyErrors {
+    type Item = &'a PolicyError;
+    type IntoIter = std::slice::Iter<'a, PolicyError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.iter()
+    }
+}
+
+impl IntoIterator for PolicyErrors {
+    type Item = PolicyError;
+    type IntoIter = std::vec::IntoIter<PolicyError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.errors.len();
+        write!(
+            f,
+            "the policy has {count} problem{}:",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for error in &self.errors {
+            write!(f, "\n  {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyErrors {}
+
+/// Why a policy could not be loaded from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The text is not a well-formed document: bad syntax, an unknown field,
+    /// a duplicate key or a wrong type.
+    #[error("{}{message}", if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") })]
+    Syntax {
+        /// Where, from the document root (empty when the problem is not inside a value).
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The document is well-formed but the policy is not valid.
+    #[error(transparent)]
+    Policy(#[from] PolicyErrors),
+}
+
+impl LoadError {
+    /// The problems' paths: one for a syntax error, every path for an invalid policy.
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            LoadError::Syntax { path, .. } => vec![path.as_str()],
+            LoadError::Policy(errors) => errors.iter().map(PolicyError::path).collect(),
+        }
+    }
+}

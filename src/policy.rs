@@ -1,0 +1,313 @@
+//! `Policy`: built from a document, validated, resolved, immutable.
+//!
+//! Building does the work once: each API's scopes are interned (an id is the
+//! scope's position in its API), patterns are expanded, role inheritance is
+//! closed, and every role and client grant becomes one bitset per API. A
+//! decision then tests bits; it never walks the policy.
+
+use indexmap::IndexMap;
+
+mod build;
+use build::Builder;
+
+use crate::document::PolicyDocument;
+#[cfg(any(feature = "json", feature = "toml"))]
+use crate::error::LoadError;
+use crate::error::PolicyErrors;
+use crate::scope::{Limits, Scope};
+use crate::scope_set::ScopeSet;
+use crate::vocab::{ClientAccess, ClientKind, Flow, Subject, UnknownScopes, UserAccess};
+
+/// A validated, resolved policy: the APIs, roles and clients a decision reads.
+///
+/// Immutable, `Send + Sync`, and cheap to share behind an
+/// [`Arc`](std::sync::Arc). The only ways to get one check the whole document
+/// and report every problem at once; a policy that fails to build does not exist.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    unknown_scopes: UnknownScopes,
+    // INVARIANT: an index into `apis`.
+    default_audience: Option<usize>,
+    limits: Limits,
+    apis: IndexMap<Box<str>, Api>,
+    roles: IndexMap<Box<str>, Role>,
+    clients: IndexMap<Box<str>, Client>,
+}
+
+/// One API (resource server) of a [`Policy`].
+#[derive(Debug, Clone)]
+pub struct Api {
+    // INVARIANT: this API's index in `Policy::apis`.
+    index: usize,
+    audience: Box<str>,
+    name: Box<str>,
+    // Scope name → description; a scope's id is its index here.
+    scopes: IndexMap<Scope, Box<str>>,
+    rbac: bool,
+    allow_skipping_consent: bool,
+    allow_offline_access: bool,
+    user_access: UserAccess,
+    client_access: ClientAccess,
+    // INVARIANT: ids of `scopes`, distinct, in definition order.
+    default_scopes: Box<[usize]>,
+}
+
+/// One role of a [`Policy`], with its inheritance resolved.
+#[derive(Debug, Clone)]
+pub struct Role {
+    name: Box<str>,
+    description: Box<str>,
+    inherits: Box<[Box<str>]>,
+    // Own and inherited permissions, one set per API index, sorted by API index.
+    permissions: Box<[(usize, ScopeSet)]>,
+}
+
+/// One client (application) of a [`Policy`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    client_id: Box<str>,
+    name: Box<str>,
+    first_party: bool,
+    kind: ClientKind,
+    grant_types: Box<[Flow]>,
+    // `subject: user` and `subject: client` grants, sorted by API index.
+    user_grants: Box<[(usize, ScopeSet)]>,
+    client_grants: Box<[(usize, ScopeSet)]>,
+}
+
+impl Policy {
+    /// Builds a policy from a document, checking it whole.
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the document, each with its path, in document order:
+    /// duplicate audiences, scopes, roles or client ids (at the later one);
+    /// empty names or ids; invalid scope or audience syntax; reserved or
+    /// `*`-bearing scope names; unknown `kind`, `grant_types`, `subject`,
+    /// access policies or `unknown_scopes`; references to an unknown API or
+    /// an undefined scope; patterns that match nothing; a second grant for the
+    /// same client, audience and subject; unknown inherited roles; and
+    /// inheritance cycles.
+    pub fn from_document(document: PolicyDocument) -> Result<Self, PolicyErrors> {
+        Builder::default().build(&document)
+    }
+
+    /// Reads and builds a policy from a JSON document.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Syntax`] with its path for malformed JSON, an unknown
+    /// field, a duplicate key or a wrong type; [`LoadError::Policy`] with
+    /// every problem of a well-formed but invalid policy.
+    #[cfg(feature = "json")]
+    pub fn from_json(text: &str) -> Result<Self, LoadError> {
+        Ok(Policy::from_document(PolicyDocument::from_json(text)?)?)
+    }
+
+    /// Reads and builds a policy from a TOML document.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::from_json`], for TOML.
+    #[cfg(feature = "toml")]
+    pub fn from_toml(text: &str) -> Result<Self, LoadError> {
+        Ok(Policy::from_document(PolicyDocument::from_toml(text)?)?)
+    }
+
+    /// The API with this exact audience.
+    pub fn api(&self, audience: &str) -> Option<&Api> {
+        self.apis.get(audience)
+    }
+
+    /// The APIs, in document order.
+    pub fn apis(&self) -> impl ExactSizeIterator<Item = &Api> + '_ {
+        self.apis.values()
+    }
+
+    /// The role with this name.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+
+    /// The roles, in document order.
+    pub fn roles(&self) -> impl ExactSizeIterator<Item = &Role> + '_ {
+        self.roles.values()
+    }
+
+    /// The client with this id.
+    pub fn client(&self, client_id: &str) -> Option<&Client> {
+        self.clients.get(client_id)
+    }
+
+    /// The clients, in document order.
+    pub fn clients(&self) -> impl ExactSizeIterator<Item = &Client> + '_ {
+        self.clients.values()
+    }
+
+    /// What a request's unknown scopes do.
+    pub fn unknown_scopes(&self) -> UnknownScopes {
+        self.unknown_scopes
+    }
+
+    /// The API used when a request names no audience.
+    pub fn default_audience(&self) -> Option<&Api> {
+        self.default_audience.and_then(|index| self.api_at(index))
+    }
+
+    /// The limits on a request's scope parameter.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub(crate) fn api_entry(&self, audience: &str) -> Option<(usize, &Api)> {
+        self.apis.get_full(audience).map(|(index, _, api)| (index, api))
+    }
+
+    pub(crate) fn default_api_entry(&self) -> Option<(usize, &Api)> {
+        self.default_audience
+            .and_then(|index| Some((index, self.api_at(index)?)))
+    }
+
+    fn api_at(&self, index: usize) -> Option<&Api> {
+        self.apis.get_index(index).map(|(_, api)| api)
+    }
+}
+
+impl Api {
+    /// The audience identifier.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The defined scopes and their descriptions, in definition order.
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = (&Scope, &str)> + '_ {
+        self.scopes
+            .iter()
+            .map(|(scope, description)| (scope, &**description))
+    }
+
+    /// The description of a defined scope.
+    pub fn description(&self, scope: &str) -> Option<&str> {
+        self.scopes.get(scope).map(|description| &**description)
+    }
+
+    /// Whether user tokens only get what the user's roles and permissions allow.
+    pub fn rbac(&self) -> bool {
+        self.rbac
+    }
+
+    /// Whether first-party clients skip consent.
+    pub fn allow_skipping_consent(&self) -> bool {
+        self.allow_skipping_consent
+    }
+
+    /// Whether `offline_access` may be granted for this audience.
+    pub fn allow_offline_access(&self) -> bool {
+        self.allow_offline_access
+    }
+
+    /// Which clients may get user tokens.
+    pub fn user_access(&self) -> UserAccess {
+        self.user_access
+    }
+
+    /// Which clients may get client-credentials tokens.
+    pub fn client_access(&self) -> ClientAccess {
+        self.client_access
+    }
+
+    /// What a user flow asks for when the request names no scope, in definition order.
+    pub fn default_scopes(&self) -> impl Iterator<Item = &Scope> + '_ {
+        self.default_scopes.iter().filter_map(|&id| self.scope_at(id))
+    }
+
+    pub(crate) fn scope_id(&self, scope: &str) -> Option<usize> {
+        self.scopes.get_index_of(scope)
+    }
+
+    pub(crate) fn scope_at(&self, id: usize) -> Option<&Scope> {
+        self.scopes.get_index(id).map(|(scope, _)| scope)
+    }
+
+    pub(crate) fn default_scope_ids(&self) -> &[usize] {
+        &self.default_scopes
+    }
+}
+
+impl Role {
+    /// The role's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the role is for.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The roles it inherits from directly, as written.
+    pub fn inherits(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.inherits.iter().map(|name| &**name)
+    }
+
+    /// Whether the role, with everything it inherits, permits `scope` on `api`.
+    pub fn permits(&self, api: &Api, scope: &str) -> bool {
+        api.scope_id(scope)
+            .is_some_and(|id| self.set_for(api.index).is_some_and(|set| set.contains(id)))
+    }
+
+    pub(crate) fn set_for(&self, api: usize) -> Option<&ScopeSet> {
+        find(&self.permissions, api)
+    }
+}
+
+impl Client {
+    /// The OAuth `client_id`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the client belongs to the APIs' owner.
+    pub fn first_party(&self) -> bool {
+        self.first_party
+    }
+
+    /// What kind of application it is.
+    pub fn kind(&self) -> ClientKind {
+        self.kind
+    }
+
+    /// The flows it may use.
+    pub fn grant_types(&self) -> &[Flow] {
+        &self.grant_types
+    }
+
+    /// Whether it may use `flow`.
+    pub fn allows(&self, flow: Flow) -> bool {
+        self.grant_types.contains(&flow)
+    }
+
+    pub(crate) fn grant_for(&self, subject: Subject, api: usize) -> Option<&ScopeSet> {
+        match subject {
+            Subject::User => find(&self.user_grants, api),
+            Subject::Client => find(&self.client_grants, api),
+        }
+    }
+}
+
+fn find(sets: &[(usize, ScopeSet)], api: usize) -> Option<&ScopeSet> {
+    sets.binary_search_by_key(&api, |(index, _)| *index)
+        .ok()
+        .and_then(|at| sets.get(at))
+        .map(|(_, set)| set)
+}

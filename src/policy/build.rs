@@ -1,0 +1,620 @@
+//! From `PolicyDocument` to `Policy`: check everything, report every problem
+//! with its path, then resolve patterns, inheritance and grants into bitsets.
+
+use std::collections::HashMap;
+
+use indexmap::map::Entry;
+use indexmap::IndexMap;
+
+use super::{Api, Client, Policy, Role};
+use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
+use crate::error::{PolicyError, PolicyErrors, Problem};
+use crate::scope::{check_token, is_oidc_scope, Limits, Scope};
+use crate::scope_set::ScopeSet;
+use crate::vocab::{ClientAccess, ClientKind, Flow, Subject, UnknownScopes, UnknownValue, UserAccess};
+
+/// Collects problems while the document is walked in order.
+#[derive(Debug, Default)]
+pub(super) struct Builder {
+    errors: Vec<PolicyError>,
+}
+
+/// The top-level sections, in the order a document lists them.
+const SECTIONS: [&str; 4] = ["settings", "apis", "roles", "clients"];
+
+impl Builder {
+    fn report(&mut self, path: String, problem: Problem) {
+        self.errors.push(PolicyError::new(path, problem));
+    }
+
+    /// Parses a named value, reporting an unknown one at `path`.
+    fn named<T: std::str::FromStr<Err = UnknownValue>>(
+        &mut self,
+        value: &str,
+        path: impl FnOnce() -> String,
+    ) -> Option<T> {
+        value
+            .parse()
+            .map_err(|e| self.report(path(), Problem::UnknownValue(e)))
+            .ok()
+    }
+
+    pub(super) fn build(mut self, document: &PolicyDocument) -> Result<Policy, PolicyErrors> {
+        let settings = &document.settings;
+        let unknown_scopes = self
+            .named(&settings.unknown_scopes, || "settings.unknown_scopes".to_owned())
+            .unwrap_or(UnknownScopes::Ignore);
+        let limits = Limits {
+            max_scope_length: settings.max_scope_length,
+            max_scope_tokens: settings.max_scope_tokens,
+        };
+
+        let apis = self.apis(&document.apis);
+        let default_audience = settings.default_audience.as_deref().and_then(|audience| {
+            let found = apis.get_index_of(audience);
+            if found.is_none() {
+                let problem = Problem::UnknownApi {
+                    audience: audience.to_owned(),
+                };
+                self.report("settings.default_audience".to_owned(), problem);
+            }
+            found
+        });
+        let roles = self.roles(&document.roles, &apis);
+        let clients = self.clients(&document.clients, &apis);
+
+        // Document order: by section, then by position in it; within one
+        // entry, the order the checks ran (a stable sort keeps it).
+        self.errors.sort_by_key(|error| document_position(error.path()));
+        if let Some(errors) = PolicyErrors::from_vec(self.errors) {
+            return Err(errors);
+        }
+        Ok(Policy {
+            unknown_scopes,
+            default_audience,
+            limits,
+            apis,
+            roles,
+            clients,
+        })
+    }
+
+    fn apis(&mut self, documents: &[ApiDocument]) -> IndexMap<Box<str>, Api> {
+        let mut apis: IndexMap<Box<str>, Api> = IndexMap::with_capacity(documents.len());
+        let mut first_at: HashMap<&str, usize> = HashMap::new();
+        for (i, doc) in documents.iter().enumerate() {
+            let at = format!("apis[{i}]");
+            let audience_ok = self.audience_syntax(&doc.audience, || format!("{at}.audience"));
+            if audience_ok {
+                if let Some(&first) = first_at.get(doc.audience.as_str()) {
+                    let problem = Problem::Duplicate {
+                        what: "audience",
+                        name: doc.audience.clone(),
+                        first: format!("apis[{first}].audience"),
+                    };
+                    self.report(format!("{at}.audience"), problem);
+                } else {
+                    first_at.insert(&doc.audience, i);
+                }
+            }
+            self.display_name(doc.name.as_deref(), || format!("{at}.name"));
+            let user_access = self.named(&doc.user_access, || format!("{at}.user_access"));
+            let client_access = self.named(&doc.client_access, || format!("{at}.client_access"));
+
+            let mut scopes: IndexMap<Scope, Box<str>> = IndexMap::with_capacity(doc.scopes.len());
+            for (j, definition) in doc.scopes.iter().enumerate() {
+                let path = || format!("{at}.scopes[{j}].name");
+                let Some(scope) = self.scope_name(&definition.name, path) else {
+                    continue;
+                };
+                match scopes.entry(scope) {
+                    Entry::Occupied(entry) => {
+                        let problem = Problem::Duplicate {
+                            what: "scope",
+                            name: definition.name.clone(),
+                            first: format!("{at}.scopes[{}].name", entry.index()),
+                        };
+                        self.report(path(), problem);
+                    }
+                    Entry::Vacant(entry) => {
+                        entry.insert(definition.description.as_str().into());
+                    }
+                }
+            }
+
+            let mut api = Api {
+                index: apis.len(),
+                audience: doc.audience.as_str().into(),
+                name: doc.name.as_deref().unwrap_or(&doc.audience).into(),
+                scopes,
+                rbac: doc.rbac,
+                allow_skipping_consent: doc.allow_skipping_consent,
+                allow_offline_access: doc.allow_offline_access,
+                // An unknown value was reported; the build fails, so the fallback is never used.
+                user_access: user_access.unwrap_or(UserAccess::DenyAll),
+                client_access: client_access.unwrap_or(ClientAccess::DenyAll),
+                default_scopes: Box::new([]),
+            };
+            let mut defaults = ScopeSet::with_len(api.scopes.len());
+            for (k, scope) in doc.default_scopes.iter().enumerate() {
+                let path = || format!("{at}.default_scopes[{k}]");
+                if let Err(problem) = resolve(&api, scope, Patterns::Refused, &mut defaults) {
+                    self.report(path(), problem);
+                }
+            }
+            // Definition order, which is also the order a grant lists them in.
+            api.default_scopes = defaults.iter().collect();
+            if audience_ok && !apis.contains_key(doc.audience.as_str()) {
+                apis.insert(doc.audience.as_str().into(), api);
+            }
+        }
+        apis
+    }
+
+    /// Checks an audience: non-empty, no whitespace or control characters.
+    fn audience_syntax(&mut self, audience: &str, path: impl FnOnce() -> String) -> bool {
+        if audience.is_empty() {
+            self.report(path(), Problem::Empty { what: "audience" });
+            false
+        } else if audience.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.report(
+                path(),
+                Problem::InvalidAudience {
+                    value: audience.to_owned(),
+                },
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// A display name may be left out, but not written empty.
+    fn display_name(&mut self, name: Option<&str>, path: impl FnOnce() -> String) {
+        if name.is_some_and(|name| name.trim().is_empty()) {
+            self.report(path(), Problem::Empty { what: "name" });
+        }
+    }
+
+    /// Checks the name of a scope an API defines.
+    fn scope_name(&mut self, name: &str, path: impl FnOnce() -> String) -> Option<Scope> {
+        let problem = if name.is_empty() {
+            Problem::Empty { what: "scope name" }
+        } else if name.contains('*') {
+            Problem::Wildcard {
+                name: name.to_owned(),
+            }
+        } else if is_oidc_scope(name) {
+            Problem::ReservedScope {
+                name: name.to_owned(),
+            }
+        } else {
+            match Scope::new(name) {
+                Ok(scope) => return Some(scope),
+                Err(source) => Problem::InvalidScope {
+                    value: name.to_owned(),
+                    source,
+                },
+            }
+        };
+        self.report(path(), problem);
+        None
+    }
+
+    /// Checks a name or id that must be present and unique.
+    fn unique_name<'d>(
+        &mut self,
+        seen: &mut HashMap<&'d str, usize>,
+        name: &'d str,
+        what: &'static str,
+        path: impl Fn(usize) -> String,
+        at: usize,
+    ) {
+        if name.is_empty() {
+            self.report(path(at), Problem::Empty { what });
+        } else if let Some(&first) = seen.get(name) {
+            let problem = Problem::Duplicate {
+                what,
+                name: name.to_owned(),
+                first: path(first),
+            };
+            self.report(path(at), problem);
+        } else {
+            seen.insert(name, at);
+        }
+    }
+
+    fn roles(
+        &mut self,
+        documents: &[RoleDocument],
+        apis: &IndexMap<Box<str>, Api>,
+    ) -> IndexMap<Box<str>, Role> {
+        let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
+        for (i, doc) in documents.iter().enumerate() {
+            self.unique_name(&mut by_name, &doc.name, "role", |n| format!("roles[{n}].name"), i);
+        }
+
+        // Each role's own permissions, and its edges to the roles it inherits.
+        let mut own: Vec<Vec<(usize, ScopeSet)>> = Vec::with_capacity(documents.len());
+        let mut edges: Vec<Vec<usize>> = Vec::with_capacity(documents.len());
+        for (i, doc) in documents.iter().enumerate() {
+            let mut sets = Vec::new();
+            for (j, permission) in doc.permissions.iter().enumerate() {
+                let at = || format!("roles[{i}].permissions[{j}]");
+                let Some(api) = self.api_ref(apis, &permission.audience, || format!("{}.audience", at()))
+                else {
+                    continue;
+                };
+                let set = entry_for(&mut sets, api);
+                if let Err(problem) = resolve(api, &permission.scope, Patterns::Allowed, set) {
+                    self.report(format!("{}.scope", at()), problem);
+                }
+            }
+            own.push(sets);
+            let mut targets = Vec::with_capacity(doc.inherits.len());
+            for (k, name) in doc.inherits.iter().enumerate() {
+                match by_name.get(name.as_str()) {
+                    Some(&target) => targets.push(target),
+                    None => self.report(
+                        format!("roles[{i}].inherits[{k}]"),
+                        Problem::UnknownRole { name: name.clone() },
+                    ),
+                }
+            }
+            edges.push(targets);
+        }
+
+        let components = strongly_connected(&edges);
+        for component in &components {
+            let cyclic = match component.as_slice() {
+                [single] => edges.get(*single).is_some_and(|targets| targets.contains(single)),
+                _ => true,
+            };
+            if cyclic {
+                for &i in component {
+                    let cycle = cycle_through(i, component, &edges)
+                        .into_iter()
+                        .filter_map(|n| documents.get(n).map(|doc| doc.name.clone()))
+                        .collect();
+                    self.report(
+                        format!("roles[{i}].inherits"),
+                        Problem::InheritanceCycle { cycle },
+                    );
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            return IndexMap::new(); // never used: the build fails
+        }
+
+        // INVARIANT: no cycles, so each component is one role, and Tarjan's
+        // algorithm emits a role after every role it inherits from.
+        let mut effective: Vec<Option<Vec<(usize, ScopeSet)>>> = vec![None; documents.len()];
+        for component in &components {
+            for &i in component {
+                let mut sets = own.get_mut(i).map(std::mem::take).unwrap_or_default();
+                for &parent in edges.get(i).map(Vec::as_slice).unwrap_or_default() {
+                    for (api, parent_set) in effective
+                        .get(parent)
+                        .and_then(Option::as_ref)
+                        .into_iter()
+                        .flatten()
+                    {
+                        match sets.iter_mut().find(|(index, _)| index == api) {
+                            Some((_, set)) => set.union_with(parent_set),
+                            None => sets.push((*api, parent_set.clone())),
+                        }
+                    }
+                }
+                sets.sort_by_key(|(api, _)| *api);
+                if let Some(slot) = effective.get_mut(i) {
+                    *slot = Some(sets);
+                }
+            }
+        }
+
+        let mut roles = IndexMap::with_capacity(documents.len());
+        for (doc, permissions) in documents.iter().zip(effective) {
+            let role = Role {
+                name: doc.name.as_str().into(),
+                description: doc.description.as_str().into(),
+                inherits: doc.inherits.iter().map(|name| name.as_str().into()).collect(),
+                permissions: permissions.unwrap_or_default().into_boxed_slice(),
+            };
+            roles.insert(doc.name.as_str().into(), role);
+        }
+        roles
+    }
+
+    /// Looks up the API an entry refers to, reporting an unknown audience.
+    fn api_ref<'p>(
+        &mut self,
+        apis: &'p IndexMap<Box<str>, Api>,
+        audience: &str,
+        path: impl FnOnce() -> String,
+    ) -> Option<&'p Api> {
+        let api = apis.get(audience);
+        if api.is_none() {
+            self.report(
+                path(),
+                Problem::UnknownApi {
+                    audience: audience.to_owned(),
+                },
+            );
+        }
+        api
+    }
+
+    fn clients(
+        &mut self,
+        documents: &[ClientDocument],
+        apis: &IndexMap<Box<str>, Api>,
+    ) -> IndexMap<Box<str>, Client> {
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
+        let mut clients = IndexMap::with_capacity(documents.len());
+        for (i, doc) in documents.iter().enumerate() {
+            let at = format!("clients[{i}]");
+            self.unique_name(
+                &mut by_id,
+                &doc.client_id,
+                "client id",
+                |n| format!("clients[{n}].client_id"),
+                i,
+            );
+            self.display_name(doc.name.as_deref(), || format!("{at}.name"));
+            let kind: Option<ClientKind> = self.named(&doc.kind, || format!("{at}.kind"));
+            let mut grant_types: Vec<Flow> = Vec::new();
+            match &doc.grant_types {
+                Some(written) => {
+                    for (k, name) in written.iter().enumerate() {
+                        if let Some(flow) = self.named(name, || format!("{at}.grant_types[{k}]")) {
+                            if !grant_types.contains(&flow) {
+                                grant_types.push(flow);
+                            }
+                        }
+                    }
+                }
+                None => grant_types.extend(kind.map(ClientKind::default_grant_types).unwrap_or_default()),
+            }
+
+            let mut user_grants: Vec<(usize, ScopeSet)> = Vec::new();
+            let mut client_grants: Vec<(usize, ScopeSet)> = Vec::new();
+            let mut first_grant: HashMap<(usize, Subject), usize> = HashMap::new();
+            for (j, grant) in doc.grants.iter().enumerate() {
+                let at = format!("{at}.grants[{j}]");
+                let api = self.api_ref(apis, &grant.audience, || format!("{at}.audience"));
+                let subject = match &grant.subject {
+                    Some(subject) => self.named(subject, || format!("{at}.subject")),
+                    None => kind.map(ClientKind::default_subject),
+                };
+                let mut set = ScopeSet::with_len(api.map_or(0, |api| api.scopes.len()));
+                if let Some(api) = api {
+                    for (k, scope) in grant.scopes.iter().enumerate() {
+                        if let Err(problem) = resolve(api, scope, Patterns::Allowed, &mut set) {
+                            self.report(format!("{at}.scopes[{k}]"), problem);
+                        }
+                    }
+                }
+                let (Some(api), Some(subject)) = (api, subject) else {
+                    continue;
+                };
+                if let Some(first) = first_grant.insert((api.index, subject), j) {
+                    first_grant.insert((api.index, subject), first);
+                    let problem = Problem::DuplicateGrant {
+                        audience: grant.audience.clone(),
+                        subject,
+                        first: format!("clients[{i}].grants[{first}]"),
+                    };
+                    self.report(at, problem);
+                    continue;
+                }
+                match subject {
+                    Subject::User => user_grants.push((api.index, set)),
+                    Subject::Client => client_grants.push((api.index, set)),
+                }
+            }
+            user_grants.sort_by_key(|(api, _)| *api);
+            client_grants.sort_by_key(|(api, _)| *api);
+
+            let client = Client {
+                client_id: doc.client_id.as_str().into(),
+                name: doc.name.as_deref().unwrap_or(&doc.client_id).into(),
+                first_party: doc.first_party,
+                kind: kind.unwrap_or(ClientKind::RegularWeb),
+                grant_types: grant_types.into_boxed_slice(),
+                user_grants: user_grants.into_boxed_slice(),
+                client_grants: client_grants.into_boxed_slice(),
+            };
+            clients.entry(doc.client_id.as_str().into()).or_insert(client);
+        }
+        clients
+    }
+}
+
+/// Whether a reference may be a pattern (`*`, `prefix*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patterns {
+    /// Role permissions and client grants.
+    Allowed,
+    /// Default scopes: exact names only.
+    Refused,
+}
+
+/// Adds what `reference` names on `api` to `set`: one defined scope, or
+/// with patterns allowed, every scope a pattern matches.
+fn resolve(api: &Api, reference: &str, patterns: Patterns, set: &mut ScopeSet) -> Result<(), Problem> {
+    if reference.is_empty() {
+        return Err(Problem::Empty { what: "scope" });
+    }
+    let undefined = || Problem::UndefinedScope {
+        audience: api.audience.to_string(),
+        scope: reference.to_owned(),
+    };
+    match reference.split_once('*') {
+        Some((prefix, "")) if patterns == Patterns::Allowed => {
+            if !prefix.is_empty() {
+                check_token(prefix).map_err(|source| Problem::InvalidScope {
+                    value: reference.to_owned(),
+                    source,
+                })?;
+            }
+            let mut matched = false;
+            for (id, scope) in api.scopes.keys().enumerate() {
+                if scope.as_str().starts_with(prefix) {
+                    set.insert(id);
+                    matched = true;
+                }
+            }
+            if matched {
+                Ok(())
+            } else {
+                Err(Problem::PatternMatchesNothing {
+                    audience: api.audience.to_string(),
+                    pattern: reference.to_owned(),
+                })
+            }
+        }
+        Some(_) if patterns == Patterns::Allowed => Err(Problem::InvalidPattern {
+            pattern: reference.to_owned(),
+        }),
+        _ => {
+            check_token(reference).map_err(|source| Problem::InvalidScope {
+                value: reference.to_owned(),
+                source,
+            })?;
+            let id = api.scope_id(reference).ok_or_else(undefined)?;
+            set.insert(id);
+            Ok(())
+        }
+    }
+}
+
+/// The set for `api` in a role's list, made empty when missing.
+fn entry_for<'s>(sets: &'s mut Vec<(usize, ScopeSet)>, api: &Api) -> &'s mut ScopeSet {
+    let at = match sets.iter().position(|(index, _)| *index == api.index) {
+        Some(at) => at,
+        None => {
+            sets.push((api.index, ScopeSet::with_len(api.scopes.len())));
+            sets.len() - 1
+        }
+    };
+    // INVARIANT: `at` is a valid position, found or just pushed.
+    #[expect(clippy::indexing_slicing, reason = "`at` was found or just pushed")]
+    &mut sets[at].1
+}
+
+/// The strongly connected components of a graph, by Tarjan's algorithm
+/// without recursion (an inheritance chain may be 10,000 roles deep).
+/// Each component comes after every component it has an edge to.
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut components = Vec::new();
+    let mut next = 0;
+    // Call stack frames: (node, position of the next edge to follow).
+    let mut frames: Vec<(usize, usize)> = Vec::new();
+    for root in 0..n {
+        if index.get(root) != Some(&UNSEEN) {
+            continue;
+        }
+        frames.push((root, 0));
+        while let Some(&mut (node, ref mut edge)) = frames.last_mut() {
+            if *edge == 0 && index.get(node) == Some(&UNSEEN) {
+                set(&mut index, node, next);
+                set(&mut low, node, next);
+                next += 1;
+                stack.push(node);
+                set(&mut on_stack, node, true);
+            }
+            if let Some(&target) = edges.get(node).and_then(|targets| targets.get(*edge)) {
+                *edge += 1;
+                if index.get(target) == Some(&UNSEEN) {
+                    frames.push((target, 0));
+                } else if on_stack.get(target) == Some(&true) {
+                    let lowest = get(&low, node).min(get(&index, target));
+                    set(&mut low, node, lowest);
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some(&(parent, _)) = frames.last() {
+                let lowest = get(&low, parent).min(get(&low, node));
+                set(&mut low, parent, lowest);
+            }
+            if get(&low, node) == get(&index, node) {
+                let mut component = Vec::new();
+                while let Some(member) = stack.pop() {
+                    set(&mut on_stack, member, false);
+                    component.push(member);
+                    if member == node {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                components.push(component);
+            }
+        }
+    }
+    components
+}
+
+fn get<T: Copy + Default>(values: &[T], at: usize) -> T {
+    values.get(at).copied().unwrap_or_default()
+}
+
+fn set<T>(values: &mut [T], at: usize, value: T) {
+    if let Some(slot) = values.get_mut(at) {
+        *slot = value;
+    }
+}
+
+/// A cycle from `start` back to itself inside its component, for the message.
+fn cycle_through(start: usize, component: &[usize], edges: &[Vec<usize>]) -> Vec<usize> {
+    // Breadth-first search within the component for the shortest way back.
+    let mut came_from: HashMap<usize, usize> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for &target in edges.get(node).map(Vec::as_slice).unwrap_or_default() {
+            if component.binary_search(&target).is_err() {
+                continue;
+            }
+            if target == start {
+                let mut path = vec![start];
+                let mut at = node;
+                while at != start {
+                    path.push(at);
+                    at = match came_from.get(&at) {
+                        Some(&from) => from,
+                        None => break,
+                    };
+                }
+                path.push(start);
+                path[1..].reverse();
+                return path;
+            }
+            if let std::collections::hash_map::Entry::Vacant(entry) = came_from.entry(target) {
+                entry.insert(node);
+                queue.push_back(target);
+            }
+        }
+    }
+    vec![start, start]
+}
+
+/// Sorts problems into document order: by section, then by position in it.
+fn document_position(path: &str) -> (usize, usize) {
+    let section = SECTIONS
+        .iter()
+        .position(|name| path.starts_with(name))
+        .unwrap_or(SECTIONS.len());
+    let position = path
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .and_then(|(number, _)| number.parse().ok())
+        .unwrap_or(0);
+    (section, position)
+}

@@ -1,0 +1,434 @@
+//! Scope tokens (RFC 6749 §3.3) and the request's `scope` parameter.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
+
+/// The scopes OpenID Connect reserves. They belong to no API, and no API may
+/// define them (OpenID Connect Core §5.4, §11).
+pub const OIDC_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+
+/// The OIDC scope that asks for a refresh token (OpenID Connect Core §11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Whether `token` is one of the reserved OIDC scopes of [`OIDC_SCOPES`].
+pub fn is_oidc_scope(token: &str) -> bool {
+    OIDC_SCOPES.contains(&token)
+}
+
+/// A short description of an OIDC scope for the consent prompt, or `None`
+/// for a token that is not an OIDC scope.
+pub(crate) fn oidc_description(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "openid" => "Sign you in with your account",
+        "profile" => "Read your basic profile: name, picture and locale",
+        "email" => "Read your email address",
+        "address" => "Read your postal address",
+        "phone" => "Read your phone number",
+        "offline_access" => "Stay connected when you are not using the app",
+        _ => return None,
+    })
+}
+
+// RFC 6749 appendix A: NQCHAR = %x21 / %x23-5B / %x5D-7E, inclusive (`[` and `~` are valid).
+pub(crate) const fn is_scope_byte(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
+}
+
+/// Why a scope token or a scope parameter was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// The token is empty.
+    #[error("empty scope token")]
+    Empty,
+    /// A byte outside RFC 6749's NQCHAR (and, in a parameter, other than a space).
+    #[error("byte 0x{byte:02x} at offset {at} is not allowed in a scope")]
+    InvalidByte {
+        /// Offset of the first offending byte.
+        at: usize,
+        /// The offending byte.
+        byte: u8,
+    },
+    /// The raw parameter is longer than `max_scope_length` bytes.
+    #[error("scope parameter is {len} bytes long, over the limit of {max}")]
+    TooLong {
+        /// Length of the parameter, in bytes.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The parameter has more than `max_scope_tokens` tokens (before de-duplication).
+    #[error("scope parameter has more than {max} tokens")]
+    TooManyTokens {
+        /// The limit in force.
+        max: usize,
+    },
+}
+
+/// One scope token, such as `create:events` (RFC 6749 §3.3).
+///
+/// Case-sensitive and validated when it is built: one or more bytes of
+/// `%x21 / %x23-5B / %x5D-7E`.
+///
+/// ```
+/// use scope_policy::Scope;
+/// let scope: Scope = "read:appointments".parse()?;
+/// assert_eq!(scope, *"read:appointments");
+/// assert!(Scope::new("read appointments").is_err());
+/// # Ok::<(), scope_policy::ScopeError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(Box<str>);
+
+impl Scope {
+    /// Validates `token` as one scope token.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopeError::Empty`] for `""`, [`ScopeError::InvalidByte`] for a space,
+    /// a quote, a backslash, a control byte or any non-ASCII byte.
+    pub fn new(token: &str) -> Result<Self, ScopeError> {
+        check_token(token)?;
+        Ok(Scope(token.into()))
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is one of the reserved OIDC scopes.
+    pub fn is_oidc(&self) -> bool {
+        is_oidc_scope(&self.0)
+    }
+}
+
+/// Checks that `token` is one valid scope token.
+pub(crate) fn check_token(token: &str) -> Result<(), ScopeError> {
+    if token.is_empty() {
+        return Err(ScopeError::Empty);
+    }
+    match token.bytes().enumerate().find(|&(_, b)| !is_scope_byte(b)) {
+        Some((at, byte)) => Err(ScopeError::InvalidByte { at, byte }),
+        None => Ok(()),
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::new(s)
+    }
+}
+
+impl TryFrom<&str> for Scope {
+    type Error = ScopeError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        Scope::new(s)
+    }
+}
+
+impl TryFrom<String> for Scope {
+    type Error = ScopeError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        check_token(&s)?;
+        Ok(Scope(s.into_boxed_str()))
+    }
+}
+
+impl AsRef<str> for Scope {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+// Sound: the derived Eq/Ord/Hash compare only the text, exactly as `str` does.
+impl Borrow<str> for Scope {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Scope {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Scope {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A `String`, never `&str`: a borrowed string fails on escaped JSON and on readers.
+        let text = String::deserialize(deserializer)?;
+        Scope::try_from(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The limits on a raw scope parameter, from the policy's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Longest raw parameter accepted, in bytes.
+    pub max_scope_length: usize,
+    /// Most tokens accepted, counted before de-duplication.
+    pub max_scope_tokens: usize,
+}
+
+impl Limits {
+    /// The default maximum length of a scope parameter: 4096 bytes.
+    pub const DEFAULT_MAX_SCOPE_LENGTH: usize = 4096;
+    /// The default maximum number of tokens in a scope parameter: 128.
+    pub const DEFAULT_MAX_SCOPE_TOKENS: usize = 128;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_scope_length: Self::DEFAULT_MAX_SCOPE_LENGTH,
+            max_scope_tokens: Self::DEFAULT_MAX_SCOPE_TOKENS,
+        }
+    }
+}
+
+/// Inline capacity of a parsed parameter: a typical request needs no heap.
+pub(crate) const INLINE_TOKENS: usize = 16;
+
+/// A parsed `scope` parameter: its distinct tokens in first-appearance order,
+/// borrowed from the raw text.
+///
+/// ```
+/// use scope_policy::{Limits, ScopeParam};
+/// let param = ScopeParam::parse("  openid  read:x openid ", Limits::default())?;
+/// assert_eq!(param.tokens(), ["openid", "read:x"]);
+/// # Ok::<(), scope_policy::ScopeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopeParam<'a> {
+    // INVARIANT: distinct, valid tokens, in first-appearance order.
+    tokens: SmallVec<[&'a str; INLINE_TOKENS]>,
+}
+
+impl<'a> ScopeParam<'a> {
+    /// Parses a raw scope parameter (RFC 6749 §3.3).
+    ///
+    /// Runs of spaces and leading or trailing spaces are tolerated; a repeated
+    /// token counts once, at its first position. The limits are checked before
+    /// any other work.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopeError::TooLong`] over `max_scope_length` bytes,
+    /// [`ScopeError::InvalidByte`] for any byte that is neither a space nor
+    /// NQCHAR (TAB, CR, LF, `"`, `\`, DEL, non-ASCII), and
+    /// [`ScopeError::TooManyTokens`] over `max_scope_tokens` tokens.
+    pub fn parse(raw: &'a str, limits: Limits) -> Result<Self, ScopeError> {
+        if raw.len() > limits.max_scope_length {
+            return Err(ScopeError::TooLong {
+                len: raw.len(),
+                max: limits.max_scope_length,
+            });
+        }
+        if let Some((at, byte)) = raw
+            .bytes()
+            .enumerate()
+            .find(|&(_, b)| b != b' ' && !is_scope_byte(b))
+        {
+            return Err(ScopeError::InvalidByte { at, byte });
+        }
+        let mut tokens: SmallVec<[&'a str; INLINE_TOKENS]> = SmallVec::new();
+        for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
+            if n == limits.max_scope_tokens {
+                return Err(ScopeError::TooManyTokens {
+                    max: limits.max_scope_tokens,
+                });
+            }
+            // Linear de-duplication: the token count is bounded by the limit,
+            // and a typical request has a handful of tokens.
+            if !tokens.contains(&token) {
+                tokens.push(token);
+            }
+        }
+        Ok(ScopeParam { tokens })
+    }
+
+    /// The distinct tokens, in first-appearance order.
+    pub fn tokens(&self) -> &[&'a str] {
+        &self.tokens
+    }
+
+    /// Whether the parameter named no token.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Whether `token` is one of the parameter's tokens.
+    pub fn contains(&self, token: &str) -> bool {
+        self.tokens.contains(&token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_is_classified_as_rfc_6749_nqchar_says() {
+        for b in 0u8..=255 {
+            let expected = b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
+            assert_eq!(is_scope_byte(b), expected, "byte 0x{b:02x}");
+        }
+    }
+
+    const BOUNDARY: &[(u8, bool, &str)] = &[
+        // byte, valid, about
+        (0x20, false, "space separates tokens, it is not part of one"),
+        (0x21, true, "`!` is the first NQCHAR"),
+        (0x22, false, "`\"` is excluded"),
+        (0x23, true, "`#` starts the second range"),
+        (0x5B, true, "`[` ends the second range"),
+        (0x5C, false, "`\\` is excluded"),
+        (0x5D, true, "`]` starts the third range"),
+        (0x7E, true, "`~` ends the third range"),
+        (0x7F, false, "DEL is a control byte"),
+        (0x00, false, "NUL is a control byte"),
+        (0x09, false, "TAB is not a separator"),
+        (0x0A, false, "LF is not a separator"),
+        (0x0D, false, "CR is not a separator"),
+        (0x80, false, "no byte above ASCII"),
+        (0xFF, false, "no byte above ASCII"),
+    ];
+
+    #[test]
+    fn boundary_bytes_in_a_token() {
+        for &(byte, valid, about) in BOUNDARY {
+            assert_eq!(is_scope_byte(byte), valid, "{about}");
+        }
+        for (byte, valid, about) in BOUNDARY.iter().filter(|(b, _, _)| b.is_ascii()) {
+            let token = format!("a{}b", char::from(*byte));
+            let result = Scope::new(&token);
+            if *valid {
+                assert_eq!(result.map(|s| s.to_string()), Ok(token), "{about}");
+            } else {
+                assert_eq!(
+                    result,
+                    Err(ScopeError::InvalidByte { at: 1, byte: *byte }),
+                    "{about}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn boundary_bytes_in_a_parameter() {
+        for (byte, valid, about) in BOUNDARY.iter().filter(|(b, _, _)| b.is_ascii() && *b != b' ') {
+            let raw = format!("x a{}b", char::from(*byte));
+            let result = ScopeParam::parse(&raw, Limits::default());
+            if *valid {
+                assert_eq!(result.map(|p| p.tokens().len()), Ok(2), "{about}");
+            } else {
+                assert_eq!(
+                    result,
+                    Err(ScopeError::InvalidByte { at: 3, byte: *byte }),
+                    "{about}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn non_ascii_is_refused_at_its_first_byte() {
+        // U+00A0 NO-BREAK SPACE is 0xC2 0xA0 in UTF-8.
+        assert_eq!(
+            ScopeParam::parse("ab\u{a0}c", Limits::default()),
+            Err(ScopeError::InvalidByte { at: 2, byte: 0xC2 })
+        );
+    }
+
+    #[test]
+    fn empty_token_is_refused() {
+        assert_eq!(Scope::new(""), Err(ScopeError::Empty));
+    }
+
+    const PARAMS: &[(&str, &str, &[&str])] = &[
+        // about,                        raw parameter,   tokens
+        ("nothing at all", "", &[]),
+        ("spaces only", "    ", &[]),
+        ("runs of spaces are tolerated", "  a   b ", &["a", "b"]),
+        ("repeats keep first position", "b a b", &["b", "a"]),
+        ("brackets and tilde are valid", "[x] ~y", &["[x]", "~y"]),
+        ("case matters", "Read read", &["Read", "read"]),
+        ("patterns are plain tokens here", "read:* *", &["read:*", "*"]),
+    ];
+
+    #[test]
+    fn parameters_parse_to_distinct_tokens_in_order() {
+        for (about, raw, tokens) in PARAMS {
+            let parsed = ScopeParam::parse(raw, Limits::default()).map(|p| p.tokens().to_vec());
+            assert_eq!(parsed.as_deref(), Ok(*tokens), "{about}");
+        }
+    }
+
+    #[test]
+    fn limits_are_exact() {
+        let limits = Limits {
+            max_scope_length: 7,
+            max_scope_tokens: 3,
+        };
+        assert!(ScopeParam::parse("a b c d", limits).is_err());
+        assert_eq!(
+            ScopeParam::parse("a b a", limits).map(|p| p.tokens().len()),
+            Ok(2)
+        );
+        assert_eq!(
+            ScopeParam::parse("a b a a", limits),
+            Err(ScopeError::TooManyTokens { max: 3 }),
+            "tokens are counted before de-duplication"
+        );
+        assert_eq!(
+            ScopeParam::parse("abcdefgh", limits),
+            Err(ScopeError::TooLong { len: 8, max: 7 })
+        );
+        assert!(
+            ScopeParam::parse("abcdefg", limits).is_ok(),
+            "at the limit is accepted"
+        );
+    }
+
+    #[test]
+    fn length_is_checked_before_bytes() {
+        let limits = Limits {
+            max_scope_length: 2,
+            max_scope_tokens: 3,
+        };
+        assert_eq!(
+            ScopeParam::parse("\t\t\t", limits),
+            Err(ScopeError::TooLong { len: 3, max: 2 })
+        );
+    }
+}
