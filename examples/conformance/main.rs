@@ -15,25 +15,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    if paths.is_empty() {
-        eprintln!("usage: conformance PATH...  (case files or folders of *.json case files)");
-        return ExitCode::from(2);
-    }
-    match runner::run_paths(&paths) {
-        Err(bad) => {
-            eprintln!("error: {bad}");
-            ExitCode::from(2)
-        }
-        Ok(report) => {
-            for failure in &report.failures {
-                println!("{failure}");
-            }
-            println!("{} passed, {} failed", report.passed, report.failures.len());
-            if report.failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-    }
+    ExitCode::from(runner::run(
+        &paths,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ))
 }

@@ -375,3 +375,30 @@ pub fn run_paths(paths: &[PathBuf]) -> Result<Report, BadFile> {
     }
     Ok(report)
 }
+
+/// The runner's whole behaviour: runs `paths`, writes one line per failing
+/// case and the closing `N passed, M failed` line to `out`, a bad file's
+/// reason to `err`, and returns the exit status: 0 when every case passes,
+/// 1 when any fails, 2 when a file cannot be read or is not a case file.
+pub fn run(paths: &[PathBuf], out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> u8 {
+    if paths.is_empty() {
+        let _ = writeln!(
+            err,
+            "usage: conformance PATH...  (case files or folders of *.json case files)"
+        );
+        return 2;
+    }
+    match run_paths(paths) {
+        Err(bad) => {
+            let _ = writeln!(err, "error: {bad}");
+            2
+        }
+        Ok(report) => {
+            for failure in &report.failures {
+                let _ = writeln!(out, "{failure}");
+            }
+            let _ = writeln!(out, "{} passed, {} failed", report.passed, report.failures.len());
+            u8::from(!report.failures.is_empty())
+        }
+    }
+}

@@ -583,17 +583,19 @@ fn cycle_through(start: usize, component: &[usize], edges: &[Vec<usize>]) -> Vec
                 continue;
             }
             if target == start {
-                let mut path = vec![start];
+                // Walk back from `node` to `start`, then read it forwards.
+                let mut back = Vec::new();
                 let mut at = node;
                 while at != start {
-                    path.push(at);
+                    back.push(at);
                     at = match came_from.get(&at) {
                         Some(&from) => from,
                         None => break,
                     };
                 }
+                let mut path = vec![start];
+                path.extend(back.into_iter().rev());
                 path.push(start);
-                path[1..].reverse();
                 return path;
             }
             if let std::collections::hash_map::Entry::Vacant(entry) = came_from.entry(target) {
