@@ -203,7 +203,7 @@ pub enum Problem {
     /// A name that must be unique appears again; reported at the later one.
     #[error("duplicate {what} `{name}`, first defined at {first}")]
     Duplicate {
-        /// What kind of name: `audience`, `scope`, `role` or `client id`.
+        /// What kind of name: `audience`, `scope`, `role name` or `client id`.
         what: &'static str,
         /// The name.
         name: String,

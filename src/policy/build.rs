@@ -231,7 +231,7 @@ impl Builder {
     ) -> IndexMap<Box<str>, Role> {
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
         for (i, doc) in documents.iter().enumerate() {
-            self.unique_name(&mut by_name, &doc.name, "role", |n| format!("roles[{n}].name"), i);
+            self.unique_name(&mut by_name, &doc.name, "role name", |n| format!("roles[{n}].name"), i);
         }
 
         // Each role's own permissions, and its edges to the roles it inherits.
