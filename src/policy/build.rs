@@ -19,9 +19,6 @@ pub(super) struct Builder {
     errors: Vec<PolicyError>,
 }
 
-/// The top-level sections, in the order a document lists them.
-const SECTIONS: [&str; 4] = ["settings", "apis", "roles", "clients"];
-
 impl Builder {
     fn report(&mut self, path: String, problem: Problem) {
         self.errors.push(PolicyError::new(path, problem));
@@ -63,9 +60,10 @@ impl Builder {
         let roles = self.roles(&document.roles, &apis);
         let clients = self.clients(&document.clients, &apis);
 
-        // Document order: by section, then by position in it; within one
-        // entry, the order the checks ran (a stable sort keeps it).
-        self.errors.sort_by_key(|error| document_position(error.path()));
+        // Document order, whatever order the checks ran in; a stable sort
+        // keeps two problems at one path in the order they were found.
+        self.errors
+            .sort_by_cached_key(|error| document_position(error.path()));
         if let Some(errors) = PolicyErrors::from_vec(self.errors) {
             return Err(errors);
         }
@@ -231,7 +229,13 @@ impl Builder {
     ) -> IndexMap<Box<str>, Role> {
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
         for (i, doc) in documents.iter().enumerate() {
-            self.unique_name(&mut by_name, &doc.name, "role name", |n| format!("roles[{n}].name"), i);
+            self.unique_name(
+                &mut by_name,
+                &doc.name,
+                "role name",
+                |n| format!("roles[{n}].name"),
+                i,
+            );
         }
 
         // Each role's own permissions, and its edges to the roles it inherits.
@@ -607,16 +611,53 @@ fn cycle_through(start: usize, component: &[usize], edges: &[Vec<usize>]) -> Vec
     vec![start, start]
 }
 
-/// Sorts problems into document order: by section, then by position in it.
-fn document_position(path: &str) -> (usize, usize) {
-    let section = SECTIONS
-        .iter()
-        .position(|name| path.starts_with(name))
-        .unwrap_or(SECTIONS.len());
-    let position = path
-        .split_once('[')
-        .and_then(|(_, rest)| rest.split_once(']'))
-        .and_then(|(number, _)| number.parse().ok())
-        .unwrap_or(0);
-    (section, position)
+/// Every field name of the document, in an order that agrees with the field
+/// order of each object that has it (`audience` before `name` in an API,
+/// `name` before `inherits` in a role, ...).
+const FIELD_ORDER: &[&str] = &[
+    "settings",
+    "unknown_scopes",
+    "default_audience",
+    "max_scope_length",
+    "max_scope_tokens",
+    "apis",
+    "audience",
+    "client_id",
+    "name",
+    "description",
+    "first_party",
+    "kind",
+    "grant_types",
+    "rbac",
+    "allow_skipping_consent",
+    "allow_offline_access",
+    "user_access",
+    "client_access",
+    "default_scopes",
+    "subject",
+    "scopes",
+    "roles",
+    "inherits",
+    "permissions",
+    "scope",
+    "clients",
+    "grants",
+];
+
+/// A sort key that puts problems in document order: each path segment by
+/// its field's place in its object, then by its array position.
+fn document_position(path: &str) -> Vec<(usize, usize)> {
+    path.split('.')
+        .map(|segment| {
+            let (field, index) = match segment.split_once('[') {
+                Some((field, rest)) => (field, rest.trim_end_matches(']').parse().unwrap_or(0)),
+                None => (segment, 0),
+            };
+            let rank = FIELD_ORDER
+                .iter()
+                .position(|name| *name == field)
+                .unwrap_or(FIELD_ORDER.len());
+            (rank, index)
+        })
+        .collect()
 }
