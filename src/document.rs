@@ -6,7 +6,11 @@
 //! can check them all at once and report every problem with its path.
 //! Unknown fields, duplicate keys and wrong types are refused while reading.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[cfg(any(feature = "json", feature = "toml"))]
 use crate::error::LoadError;
@@ -17,7 +21,7 @@ use crate::vocab::{ClientAccess, UnknownScopes, UserAccess};
 ///
 /// Only `apis` is required; `settings`, `roles` and `clients` may be left out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct PolicyDocument {
     /// Settings for the whole policy.
     #[serde(default)]
@@ -34,7 +38,7 @@ pub struct PolicyDocument {
 
 /// The policy's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct SettingsDocument {
     /// `ignore` (default) or `reject`: what a request's unknown scope does.
     #[serde(default = "ignore")]
@@ -63,7 +67,7 @@ impl Default for SettingsDocument {
 
 /// One API (resource server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct ApiDocument {
     /// The audience identifier, compared exactly (`https://x/api` ≠ `https://x/api/`).
     pub audience: String,
@@ -95,7 +99,7 @@ pub struct ApiDocument {
 
 /// One scope an API defines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct ScopeDocument {
     /// The scope token, such as `read:appointments`.
     pub name: String,
@@ -106,7 +110,7 @@ pub struct ScopeDocument {
 
 /// One role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct RoleDocument {
     /// The role's name, as the host passes it in a request.
     pub name: String,
@@ -123,7 +127,7 @@ pub struct RoleDocument {
 
 /// A permission: one scope (or pattern) of one API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct PermissionDocument {
     /// The API's audience.
     pub audience: String,
@@ -133,7 +137,7 @@ pub struct PermissionDocument {
 
 /// One client (application).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct ClientDocument {
     /// The OAuth `client_id`.
     pub client_id: String,
@@ -156,7 +160,7 @@ pub struct ClientDocument {
 
 /// A client grant: which scopes of one API a client may get, for itself or for users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct ClientGrantDocument {
     /// The API's audience.
     pub audience: String,
@@ -259,3 +263,46 @@ fn syntax<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> LoadErr
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Implements serde for document structs so that they read from objects
+/// only. Serde's derive also reads a struct from an array, by position, which
+/// would let `["https://x/api", "X", true]` stand for an API: a wrong type
+/// that DESIGN §4 wants refused. The derive (`remote = "Self"`) provides the
+/// field handling as inherent functions; these impls accept an object (a JSON
+/// object, a TOML table) and hand it over.
+macro_rules! object_only {
+    ($($ty:ident),+ $(,)?) => {$(
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $ty::serialize(self, serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Object;
+                impl<'de> Visitor<'de> for Object {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                        $ty::deserialize(MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(Object)
+            }
+        }
+    )+};
+}
+
+object_only!(
+    PolicyDocument,
+    SettingsDocument,
+    ApiDocument,
+    ScopeDocument,
+    RoleDocument,
+    PermissionDocument,
+    ClientDocument,
+    ClientGrantDocument,
+);

@@ -293,11 +293,22 @@ pub enum Problem {
         name: String,
     },
     /// The role inherits from itself, directly or through others.
-    #[error("inheritance cycle: {}", .cycle.join(" -> "))]
+    #[error("inheritance cycle: {}", cycle_text(.cycle, *.omitted))]
     InheritanceCycle {
-        /// The roles on the cycle, starting and ending with this one.
+        /// The roles on the cycle, starting and ending with this one; of a
+        /// long cycle, the first sixteen and this one again.
         cycle: Vec<String>,
+        /// How many roles of a long cycle `cycle` leaves out (0 for a short one).
+        omitted: usize,
     },
+}
+
+/// `a -> b -> a`, or `a -> b -> … 998 more … -> a` for a long cycle.
+fn cycle_text(cycle: &[String], omitted: usize) -> String {
+    match (omitted, cycle.split_last()) {
+        (0, _) | (_, None) => cycle.join(" -> "),
+        (_, Some((last, rest))) => format!("{} -> … {omitted} more … -> {last}", rest.join(" -> ")),
+    }
 }
 
 /// Every problem of a policy document, in document order.

@@ -275,16 +275,7 @@ impl Builder {
                 _ => true,
             };
             if cyclic {
-                for &i in component {
-                    let cycle = cycle_through(i, component, &edges)
-                        .into_iter()
-                        .filter_map(|n| documents.get(n).map(|doc| doc.name.clone()))
-                        .collect();
-                    self.report(
-                        format!("roles[{i}].inherits"),
-                        Problem::InheritanceCycle { cycle },
-                    );
-                }
+                self.report_cycle(component, &edges, documents);
             }
         }
         if !self.errors.is_empty() {
@@ -328,6 +319,47 @@ impl Builder {
             roles.insert(doc.name.as_str().into(), role);
         }
         roles
+    }
+
+    /// Reports every role of a cyclic component at its `inherits`, each with a
+    /// cycle through it. One cycle is found for the whole component and
+    /// rotated for each role on it, so a ring of n roles costs O(n), and each
+    /// report names at most [`CYCLE_NAMES`] roles.
+    fn report_cycle(&mut self, component: &[usize], edges: &[Vec<usize>], documents: &[RoleDocument]) {
+        let Some(&first) = component.first() else {
+            return;
+        };
+        let ring = cycle_through(first, component, edges);
+        let ring = ring.split_last().map_or(&[][..], |(_, distinct)| distinct);
+        let at: HashMap<usize, usize> = ring.iter().enumerate().map(|(n, &role)| (role, n)).collect();
+        let name = |role: usize| {
+            documents
+                .get(role)
+                .map_or_else(String::new, |doc| doc.name.clone())
+        };
+        for &role in component {
+            let path: Vec<usize> = match at.get(&role) {
+                Some(&n) => ring
+                    .iter()
+                    .cycle()
+                    .skip(n)
+                    .take(ring.len() + 1)
+                    .copied()
+                    .collect(),
+                None => cycle_through(role, component, edges),
+            };
+            let omitted = path.len().saturating_sub(CYCLE_NAMES + 1);
+            let mut cycle: Vec<String> = path.iter().take(CYCLE_NAMES).map(|&r| name(r)).collect();
+            if omitted > 0 {
+                cycle.push(name(role));
+            } else if let Some(&last) = path.get(CYCLE_NAMES) {
+                cycle.push(name(last));
+            }
+            self.report(
+                format!("roles[{role}].inherits"),
+                Problem::InheritanceCycle { cycle, omitted },
+            );
+        }
     }
 
     /// Looks up the API an entry refers to, reporting an unknown audience.
@@ -610,6 +642,9 @@ fn cycle_through(start: usize, component: &[usize], edges: &[Vec<usize>]) -> Vec
     }
     vec![start, start]
 }
+
+/// Most role names one cycle report lists; a longer cycle says how many it left out.
+const CYCLE_NAMES: usize = 16;
 
 /// Every field name of the document, in an order that agrees with the field
 /// order of each object that has it (`audience` before `name` in an API,
