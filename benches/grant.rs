@@ -220,7 +220,10 @@ impl Fixture {
             .naive
             .decide(self)
             .expect("the baseline accepts the fixture request");
-        let naive = (naive.granted, naive.asked);
+        let naive = (
+            naive.granted,
+            naive.asked.iter().map(|(scope, _)| *scope).collect(),
+        );
         assert_eq!(engine, naive, "{name}: engine and baseline disagree");
         !engine.1.is_empty()
     }
@@ -620,6 +623,7 @@ struct Naive {
 struct NaiveApi {
     names: Vec<String>,
     defined: HashSet<String>,
+    descriptions: HashMap<String, String>,
     rbac: bool,
     allow_skipping_consent: bool,
     allow_offline_access: bool,
@@ -639,7 +643,8 @@ struct NaiveClient {
 struct NaiveOutcome<'a> {
     granted: Vec<&'a str>,
     denied: Vec<(&'a str, &'static str)>,
-    asked: Vec<&'a str>,
+    // The prompt's scopes, with the description a host shows.
+    asked: Vec<(&'a str, &'a str)>,
 }
 
 const OIDC: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
@@ -662,6 +667,11 @@ impl Naive {
             let names: Vec<String> = api.scopes.iter().map(|scope| scope.name.clone()).collect();
             let naive = NaiveApi {
                 defined: names.iter().cloned().collect(),
+                descriptions: api
+                    .scopes
+                    .iter()
+                    .map(|scope| (scope.name.clone(), scope.description.clone()))
+                    .collect(),
                 names,
                 rbac: api.rbac,
                 allow_skipping_consent: api.allow_skipping_consent,
@@ -783,7 +793,13 @@ impl Naive {
             match self.verdict(request, client, api, restriction, token) {
                 Err(reason) => out.denied.push((token, reason)),
                 Ok(()) if consent && !covered(request, api.map(|(audience, _)| audience), token) => {
-                    out.asked.push(token)
+                    let description = match OIDC.contains(&token) {
+                        true => "an OpenID Connect scope",
+                        false => api
+                            .and_then(|(_, api)| api.descriptions.get(token))
+                            .map_or("", String::as_str),
+                    };
+                    out.asked.push((token, description))
                 }
                 Ok(()) => out.granted.push(token),
             }
