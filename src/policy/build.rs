@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use indexmap::map::Entry;
-use indexmap::IndexMap;
 
-use super::{Api, Client, Policy, Role};
+use super::{Api, Client, Map, Policy, Role};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
 use crate::scope::{check_token, is_oidc_scope, Limits, Scope};
@@ -77,8 +76,8 @@ impl Builder {
         })
     }
 
-    fn apis(&mut self, documents: &[ApiDocument]) -> IndexMap<Box<str>, Api> {
-        let mut apis: IndexMap<Box<str>, Api> = IndexMap::with_capacity(documents.len());
+    fn apis(&mut self, documents: &[ApiDocument]) -> Map<Box<str>, Api> {
+        let mut apis: Map<Box<str>, Api> = Map::with_capacity_and_hasher(documents.len(), Default::default());
         let mut first_at: HashMap<&str, usize> = HashMap::new();
         for (i, doc) in documents.iter().enumerate() {
             let at = format!("apis[{i}]");
@@ -99,7 +98,8 @@ impl Builder {
             let user_access = self.named(&doc.user_access, || format!("{at}.user_access"));
             let client_access = self.named(&doc.client_access, || format!("{at}.client_access"));
 
-            let mut scopes: IndexMap<Scope, Box<str>> = IndexMap::with_capacity(doc.scopes.len());
+            let mut scopes: Map<Scope, Box<str>> =
+                Map::with_capacity_and_hasher(doc.scopes.len(), Default::default());
             for (j, definition) in doc.scopes.iter().enumerate() {
                 let path = || format!("{at}.scopes[{j}].name");
                 let Some(scope) = self.scope_name(&definition.name, path) else {
@@ -222,11 +222,7 @@ impl Builder {
         }
     }
 
-    fn roles(
-        &mut self,
-        documents: &[RoleDocument],
-        apis: &IndexMap<Box<str>, Api>,
-    ) -> IndexMap<Box<str>, Role> {
+    fn roles(&mut self, documents: &[RoleDocument], apis: &Map<Box<str>, Api>) -> Map<Box<str>, Role> {
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
         for (i, doc) in documents.iter().enumerate() {
             self.unique_name(
@@ -279,7 +275,7 @@ impl Builder {
             }
         }
         if !self.errors.is_empty() {
-            return IndexMap::new(); // never used: the build fails
+            return Map::default(); // never used: the build fails
         }
 
         // INVARIANT: no cycles, so each component is one role, and Tarjan's
@@ -308,7 +304,7 @@ impl Builder {
             }
         }
 
-        let mut roles = IndexMap::with_capacity(documents.len());
+        let mut roles = Map::with_capacity_and_hasher(documents.len(), Default::default());
         for (doc, permissions) in documents.iter().zip(effective) {
             let role = Role {
                 name: doc.name.as_str().into(),
@@ -365,7 +361,7 @@ impl Builder {
     /// Looks up the API an entry refers to, reporting an unknown audience.
     fn api_ref<'p>(
         &mut self,
-        apis: &'p IndexMap<Box<str>, Api>,
+        apis: &'p Map<Box<str>, Api>,
         audience: &str,
         path: impl FnOnce() -> String,
     ) -> Option<&'p Api> {
@@ -381,13 +377,9 @@ impl Builder {
         api
     }
 
-    fn clients(
-        &mut self,
-        documents: &[ClientDocument],
-        apis: &IndexMap<Box<str>, Api>,
-    ) -> IndexMap<Box<str>, Client> {
+    fn clients(&mut self, documents: &[ClientDocument], apis: &Map<Box<str>, Api>) -> Map<Box<str>, Client> {
         let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
-        let mut clients = IndexMap::with_capacity(documents.len());
+        let mut clients = Map::with_capacity_and_hasher(documents.len(), Default::default());
         for (i, doc) in documents.iter().enumerate() {
             let at = format!("clients[{i}]");
             self.unique_name(
