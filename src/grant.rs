@@ -554,8 +554,7 @@ impl<'a> Checked<'a> {
     /// DESIGN §3.3–§3.5: a verdict for every asked scope, then consent.
     fn decide(self) -> Decision<'a> {
         let (asked, requested) = self.asked();
-        let rules = Rules::new(&self);
-        let verdicts: Verdicts<'a> = asked.iter().map(|&scope| (scope, rules.verdict(scope))).collect();
+        let verdicts = Rules::new(&self).verdicts(&asked);
         let pending = Grant {
             audience: self.api.map(|(_, api)| api.audience()),
             verdicts,
@@ -578,17 +577,23 @@ impl<'a> Checked<'a> {
 }
 
 /// What the per-scope checks read, resolved once per request.
+#[derive(Debug)]
 struct Rules<'a> {
+    policy: &'a Policy,
     flow: Flow,
     client: &'a Client,
     api: Option<(usize, &'a Api)>,
     // The client grant that restricts API scopes, if one does.
     restriction: Option<&'a ScopeSet>,
-    // Under RBAC in a user flow: the user's roles' sets for this API, and the user.
-    rbac: Option<(SmallVec<[&'a ScopeSet; 8]>, &'a User)>,
+    // Under RBAC in a user flow: the user whose roles and permissions decide.
+    rbac: Option<&'a User>,
     // When consent is required: the records that cover scopes, if any may.
     consent: Option<SmallVec<[&'a ConsentRecord; 8]>>,
 }
+
+/// An asked scope that passed every check before RBAC: where it is in the
+/// request, and its id in the audience's API.
+type Waiting<'a> = SmallVec<[(usize, &'a str, usize); INLINE_TOKENS]>;
 
 impl<'a> Rules<'a> {
     fn new(checked: &Checked<'a>) -> Self {
@@ -601,18 +606,9 @@ impl<'a> Rules<'a> {
                 .then(|| client.grant_for(Subject::User, index))
                 .flatten(),
         });
-        let rbac = match (api, checked.user) {
-            (Some((index, api)), Some(user)) if api.rbac() && flow.has_user() => {
-                let roles = user
-                    .roles
-                    .iter()
-                    .filter_map(|name| checked.policy.role(name))
-                    .filter_map(|role| role.set_for(index))
-                    .collect();
-                Some((roles, user))
-            }
-            _ => None,
-        };
+        let rbac = checked
+            .user
+            .filter(|_| flow.has_user() && api.is_some_and(|(_, api)| api.rbac()));
         // DESIGN §3.4: only authorization_code asks; third-party clients always,
         // first-party ones when the API does not let them skip (never with no API).
         let consent_required = flow == Flow::AuthorizationCode
@@ -630,6 +626,7 @@ impl<'a> Rules<'a> {
             _ => SmallVec::new(),
         });
         Rules {
+            policy: checked.policy,
             flow,
             client,
             api,
@@ -639,18 +636,46 @@ impl<'a> Rules<'a> {
         }
     }
 
-    /// DESIGN §3.3: the first failing check is the reason.
-    fn verdict(&self, scope: &str) -> State {
-        if let Err(reason) = self.allowed(scope) {
-            return State::Denied(reason);
+    /// DESIGN §3.3, then §3.4: a verdict for every asked scope, in order.
+    ///
+    /// RBAC is the last check, so it runs after the others over the scopes
+    /// still waiting for it. Each of the user's roles is then looked up once
+    /// per request, not once per scope, and not at all when nothing waits.
+    fn verdicts(&self, asked: &[&'a str]) -> Verdicts<'a> {
+        let mut waiting = Waiting::new();
+        let mut verdicts: Verdicts<'a> = asked
+            .iter()
+            .enumerate()
+            .map(|(at, &scope)| {
+                let state = match self.allowed(scope) {
+                    Err(reason) => State::Denied(reason),
+                    Ok(Some(id)) if self.rbac.is_some() => {
+                        waiting.push((at, scope, id));
+                        State::Granted // for now: RBAC decides below
+                    }
+                    Ok(_) => State::Granted,
+                };
+                (scope, state)
+            })
+            .collect();
+        for (at, _, _) in self.not_permitted(waiting) {
+            if let Some((_, state)) = verdicts.get_mut(at) {
+                *state = State::Denied(DenyReason::NotPermitted);
+            }
         }
-        match &self.consent {
-            Some(records) if !records.iter().any(|record| record.holds(scope)) => State::Asked,
-            _ => State::Granted,
+        if let Some(records) = &self.consent {
+            for (scope, state) in &mut verdicts {
+                if *state == State::Granted && !records.iter().any(|record| record.holds(scope)) {
+                    *state = State::Asked;
+                }
+            }
         }
+        verdicts
     }
 
-    fn allowed(&self, scope: &str) -> Result<(), DenyReason> {
+    /// Every check before RBAC, the first failing one being the reason. An API
+    /// scope that passes them comes back with its id, for RBAC.
+    fn allowed(&self, scope: &str) -> Result<Option<usize>, DenyReason> {
         if is_oidc_scope(scope) {
             if self.flow == Flow::ClientCredentials {
                 return Err(DenyReason::RequiresUser);
@@ -660,25 +685,43 @@ impl<'a> Rules<'a> {
             if scope == OFFLINE_ACCESS && offline_refused {
                 return Err(DenyReason::OfflineAccessNotAllowed);
             }
-            return Ok(());
+            return Ok(None);
         }
         let (_, api) = self.api.ok_or(DenyReason::NoAudience)?;
         let id = api.scope_id(scope).ok_or(DenyReason::Undefined)?;
         if self.restriction.is_some_and(|grant| !grant.contains(id)) {
             return Err(DenyReason::NotGrantedToClient);
         }
-        if let Some((roles, user)) = &self.rbac {
-            let by_role = roles.iter().any(|set| set.contains(id));
-            let direct = || {
-                user.permissions
-                    .iter()
-                    .any(|permission| permission.audience == api.audience() && permission.scope == scope)
-            };
-            if !by_role && !direct() {
-                return Err(DenyReason::NotPermitted);
+        Ok(Some(id))
+    }
+
+    /// RBAC: the waiting scopes that neither a role of the user nor one of the
+    /// user's direct permissions grants on this API.
+    fn not_permitted(&self, mut waiting: Waiting<'a>) -> Waiting<'a> {
+        let (Some(user), Some((index, api))) = (self.rbac, self.api) else {
+            return Waiting::new(); // not under RBAC: nothing waits
+        };
+        let role_sets = user
+            .roles
+            .iter()
+            .filter_map(|name| self.policy.role(name))
+            .filter_map(|role| role.set_for(index));
+        if waiting.is_empty() {
+            return waiting;
+        }
+        for set in role_sets {
+            waiting.retain(|&mut (_, _, id)| !set.contains(id));
+            if waiting.is_empty() {
+                return waiting;
             }
         }
-        Ok(())
+        waiting.retain(|&mut (_, scope, _)| {
+            !user
+                .permissions
+                .iter()
+                .any(|permission| permission.audience == api.audience() && permission.scope == scope)
+        });
+        waiting
     }
 }
 
