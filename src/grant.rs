@@ -1,5 +1,6 @@
 //! `grant()`: the decision, and what it returns.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use smallvec::SmallVec;
@@ -286,9 +287,23 @@ impl<'a> ConsentPrompt<'a> {
         I::Item: AsRef<str>,
     {
         let mut grant = self.pending;
+        // Where each asked scope is: a scan while the request fits inline, a
+        // map beyond, so a long approval of a long request stays linear.
+        let positions: Option<HashMap<&str, usize>> = (grant.verdicts.len() > INLINE_TOKENS).then(|| {
+            grant
+                .verdicts
+                .iter()
+                .enumerate()
+                .map(|(at, &(scope, _))| (scope, at))
+                .collect()
+        });
         for scope in approved {
             let scope = scope.as_ref();
-            match grant.verdicts.iter_mut().find(|(asked, _)| *asked == scope) {
+            let at = match &positions {
+                Some(positions) => positions.get(scope).copied(),
+                None => grant.verdicts.iter().position(|&(asked, _)| asked == scope),
+            };
+            match at.and_then(|at| grant.verdicts.get_mut(at)) {
                 Some((_, state @ (State::Asked | State::Approved))) => *state = State::Approved,
                 _ => {
                     return Err(GrantError::ApprovalNotOnPrompt {
@@ -303,22 +318,19 @@ impl<'a> ConsentPrompt<'a> {
             .consents
             .iter()
             .filter(|record| record.applies_to(self.user_id, self.client_id, grant.audience, self.now));
-        let mut scopes: Vec<Scope> = Vec::new();
-        for scope in matching.flat_map(|record| &record.scopes) {
-            if !scopes.contains(scope) {
-                scopes.push(scope.clone());
-            }
-        }
         let approved = grant
             .verdicts
             .iter()
-            .filter(|(_, state)| *state == State::Approved);
-        // INVARIANT: asked scopes are valid tokens (parsed or from the policy), so `Scope::new` succeeds.
-        for scope in approved.filter_map(|(scope, _)| Scope::new(scope).ok()) {
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
+            .filter(|(_, state)| *state == State::Approved)
+            .map(|&(scope, _)| scope);
+        let mut seen: HashSet<&str> = HashSet::new();
+        let scopes: Vec<Scope> = matching
+            .flat_map(|record| record.scopes.iter().map(Scope::as_str))
+            .chain(approved)
+            .filter(|scope| seen.insert(scope))
+            // INVARIANT: held and asked scopes are valid tokens, so `Scope::new` succeeds.
+            .filter_map(|scope| Scope::new(scope).ok())
+            .collect();
         for (_, state) in &mut grant.verdicts {
             *state = match *state {
                 State::Approved => State::Granted,
@@ -502,9 +514,9 @@ impl<'a> Checked<'a> {
         let original = match (flow, parts.original_scope) {
             (Flow::RefreshToken, Some(raw)) => {
                 let original = ScopeParam::parse(raw, limits).map_err(GrantError::OriginalScope)?;
-                if let Some(token) = param.tokens().iter().find(|token| !original.contains(token)) {
+                if let Some(token) = param.first_not_in(&original) {
                     return Err(GrantError::ScopeWidened {
-                        scope: (*token).to_owned(),
+                        scope: token.to_owned(),
                     });
                 }
                 Some(original)
@@ -664,8 +676,19 @@ impl<'a> Rules<'a> {
             }
         }
         if let Some(records) = &self.consent {
+            // A scan of the records per scope while the request fits inline
+            // (no heap); beyond, one hash set of what they hold, so that long
+            // records and a long request cost linear time together.
+            let held: Option<HashSet<&str>> = (verdicts.len() > INLINE_TOKENS).then(|| {
+                let scopes = records.iter().flat_map(|record| &record.scopes);
+                scopes.map(Scope::as_str).collect()
+            });
+            let consented = |scope: &str| match &held {
+                Some(held) => held.contains(scope),
+                None => records.iter().any(|record| record.holds(scope)),
+            };
             for (scope, state) in &mut verdicts {
-                if *state == State::Granted && !records.iter().any(|record| record.holds(scope)) {
+                if *state == State::Granted && !consented(scope) {
                     *state = State::Asked;
                 }
             }

@@ -1,6 +1,7 @@
 //! Scope tokens (RFC 6749 §3.3) and the request's `scope` parameter.
 
 use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -262,16 +263,26 @@ impl<'a> ScopeParam<'a> {
             return Err(ScopeError::InvalidByte { at, byte });
         }
         let mut tokens: SmallVec<[&'a str; INLINE_TOKENS]> = SmallVec::new();
+        // De-duplication scans the tokens kept while they fit inline (no heap,
+        // and fastest for a handful), then hashes them, so that a long hostile
+        // parameter under a generous limit costs linear time, not quadratic.
+        // SipHash, randomly keyed: these tokens come from the request.
+        let mut seen: Option<HashSet<&'a str>> = None;
         for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
             if n == limits.max_scope_tokens {
                 return Err(ScopeError::TooManyTokens {
                     max: limits.max_scope_tokens,
                 });
             }
-            // Linear de-duplication: the token count is bounded by the limit,
-            // and a typical request has a handful of tokens.
-            if !tokens.contains(&token) {
+            let new = match &mut seen {
+                Some(seen) => seen.insert(token),
+                None => !tokens.contains(&token),
+            };
+            if new {
                 tokens.push(token);
+                if seen.is_none() && tokens.len() > INLINE_TOKENS {
+                    seen = Some(tokens.iter().copied().collect());
+                }
             }
         }
         Ok(ScopeParam { tokens })
@@ -287,9 +298,23 @@ impl<'a> ScopeParam<'a> {
         self.tokens.is_empty()
     }
 
-    /// Whether `token` is one of the parameter's tokens.
+    /// Whether `token` is one of the parameter's tokens (a scan: linear in
+    /// the token count).
     pub fn contains(&self, token: &str) -> bool {
         self.tokens.contains(&token)
+    }
+
+    /// The first token that is not one of `other`'s, if any.
+    ///
+    /// Linear in both lengths: a scan of `other` per token while this
+    /// parameter fits inline, a hash set of `other`'s tokens beyond.
+    pub(crate) fn first_not_in(&self, other: &ScopeParam<'_>) -> Option<&'a str> {
+        let mut tokens = self.tokens.iter().copied();
+        if self.tokens.len() <= INLINE_TOKENS {
+            return tokens.find(|token| !other.contains(token));
+        }
+        let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
+        tokens.find(|token| !theirs.contains(token))
     }
 }
 
@@ -358,6 +383,49 @@ mod tests {
                     "{about}"
                 );
             }
+        }
+    }
+
+    /// `n` distinct tokens `t0 t1 …`, each sent three times, interleaved.
+    fn repeated(n: usize) -> (String, Vec<String>) {
+        let distinct: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        let raw = [
+            distinct.join(" "),
+            distinct.iter().rev().cloned().collect::<Vec<_>>().join("  "),
+        ]
+        .join(" ")
+            + " "
+            + &distinct.join(" ");
+        (raw, distinct)
+    }
+
+    #[test]
+    fn de_duplication_keeps_first_appearances_on_both_sides_of_the_inline_limit() {
+        let limits = Limits {
+            max_scope_length: usize::MAX,
+            max_scope_tokens: usize::MAX,
+        };
+        for n in [1, INLINE_TOKENS - 1, INLINE_TOKENS, INLINE_TOKENS + 1, 100] {
+            let (raw, distinct) = repeated(n);
+            let parsed = ScopeParam::parse(&raw, limits).map(|p| p.tokens().join(" "));
+            assert_eq!(parsed, Ok(distinct.join(" ")), "{n} distinct tokens");
+        }
+    }
+
+    #[test]
+    fn first_not_in_finds_the_first_missing_token_on_both_sides_of_the_inline_limit() {
+        let limits = Limits {
+            max_scope_length: usize::MAX,
+            max_scope_tokens: usize::MAX,
+        };
+        for n in [1, INLINE_TOKENS, INLINE_TOKENS + 1, 100] {
+            let (raw, _) = repeated(n);
+            let all = ScopeParam::parse(&raw, limits).unwrap_or_default();
+            let with_extra = format!("{raw} extra t0");
+            let wider = ScopeParam::parse(&with_extra, limits).unwrap_or_default();
+            assert_eq!(all.first_not_in(&all), None, "{n} tokens are all in themselves");
+            assert_eq!(all.first_not_in(&wider), None, "{n} tokens are all in a superset");
+            assert_eq!(wider.first_not_in(&all), Some("extra"), "{n} tokens plus one");
         }
     }
 
