@@ -663,18 +663,15 @@ impl<'a> Rules<'a> {
                     Err(reason) => State::Denied(reason),
                     Ok(Some(id)) if self.rbac.is_some() => {
                         waiting.push((at, scope, id));
-                        State::Granted // for now: RBAC decides below
+                        // Refused unless a role or a direct permission allows it, below.
+                        State::Denied(DenyReason::NotPermitted)
                     }
                     Ok(_) => State::Granted,
                 };
                 (scope, state)
             })
             .collect();
-        for (at, _, _) in self.not_permitted(waiting) {
-            if let Some((_, state)) = verdicts.get_mut(at) {
-                *state = State::Denied(DenyReason::NotPermitted);
-            }
-        }
+        self.permit(&mut verdicts, waiting);
         if let Some(records) = &self.consent {
             // A scan of the records per scope while the request fits inline
             // (no heap); beyond, one hash set of what they hold, so that long
@@ -718,33 +715,45 @@ impl<'a> Rules<'a> {
         Ok(Some(id))
     }
 
-    /// RBAC: the waiting scopes that neither a role of the user nor one of the
-    /// user's direct permissions grants on this API.
-    fn not_permitted(&self, mut waiting: Waiting<'a>) -> Waiting<'a> {
+    /// RBAC: allows each waiting scope that a role of the user or one of the
+    /// user's direct permissions grants on this API. The others stay refused.
+    fn permit(&self, verdicts: &mut Verdicts<'a>, mut waiting: Waiting<'a>) {
         let (Some(user), Some((index, api))) = (self.rbac, self.api) else {
-            return Waiting::new(); // not under RBAC: nothing waits
+            return; // not under RBAC: nothing waits
         };
-        let role_sets = user
+        let mut allow = |at: usize| {
+            if let Some((_, state)) = verdicts.get_mut(at) {
+                *state = State::Granted;
+            }
+        };
+        let mut role_sets = user
             .roles
             .iter()
             .filter_map(|name| self.policy.role(name))
             .filter_map(|role| role.set_for(index));
-        if waiting.is_empty() {
-            return waiting;
+        // A role is looked up only while some scope still waits.
+        while !waiting.is_empty() {
+            let Some(set) = role_sets.next() else {
+                break;
+            };
+            waiting.retain(|&mut (at, _, id)| {
+                let allowed = set.contains(id);
+                if allowed {
+                    allow(at);
+                }
+                !allowed
+            });
         }
-        for set in role_sets {
-            waiting.retain(|&mut (_, _, id)| !set.contains(id));
-            if waiting.is_empty() {
-                return waiting;
-            }
-        }
-        waiting.retain(|&mut (_, scope, _)| {
-            !user
-                .permissions
+        let direct = |scope: &str| {
+            user.permissions
                 .iter()
                 .any(|permission| permission.audience == api.audience() && permission.scope == scope)
-        });
-        waiting
+        };
+        for &(at, scope, _) in &waiting {
+            if direct(scope) {
+                allow(at);
+            }
+        }
     }
 }
 
