@@ -8,7 +8,9 @@ use smallvec::SmallVec;
 use crate::error::GrantError;
 use crate::policy::{Api, Client, Policy};
 use crate::request::{ConsentRecord, Request, User};
-use crate::scope::{is_oidc_scope, oidc_description, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
+use crate::scope::{
+    is_oidc_scope, oidc_description, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS, SCAN_BUDGET,
+};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
 
@@ -673,13 +675,15 @@ impl<'a> Rules<'a> {
             .collect();
         self.permit(&mut verdicts, waiting);
         if let Some(records) = &self.consent {
-            // A scan of the records per scope while the request fits inline
-            // (no heap); beyond, one hash set of what they hold, so that long
+            // A scan of the records per scope within the scan budget (no
+            // heap); beyond, one hash set of what they hold, so that long
             // records and a long request cost linear time together.
-            let held: Option<HashSet<&str>> = (verdicts.len() > INLINE_TOKENS).then(|| {
-                let scopes = records.iter().flat_map(|record| &record.scopes);
-                scopes.map(Scope::as_str).collect()
-            });
+            let held_count: usize = records.iter().map(|record| record.scopes.len()).sum();
+            let held: Option<HashSet<&str>> =
+                (verdicts.len().saturating_mul(held_count) > SCAN_BUDGET).then(|| {
+                    let scopes = records.iter().flat_map(|record| &record.scopes);
+                    scopes.map(Scope::as_str).collect()
+                });
             let consented = |scope: &str| match &held {
                 Some(held) => held.contains(scope),
                 None => records.iter().any(|record| record.holds(scope)),

@@ -220,6 +220,14 @@ impl Default for Limits {
 /// Inline capacity of a parsed parameter: a typical request needs no heap.
 pub(crate) const INLINE_TOKENS: usize = 16;
 
+/// How many token comparisons a membership scan may make in all before a
+/// hash set takes over. Under it a scan is faster (measured: comparing is a
+/// few nanoseconds, hashing with SipHash tens) and needs no heap; over it, a
+/// hash set keeps hostile sizes linear: limits raised by the operator, long
+/// consent records. 4,096 is where the two costs cross, about 90 distinct
+/// tokens when de-duplicating a parameter.
+pub(crate) const SCAN_BUDGET: usize = 4096;
+
 /// A parsed `scope` parameter: its distinct tokens in first-appearance order,
 /// borrowed from the raw text.
 ///
@@ -263,10 +271,11 @@ impl<'a> ScopeParam<'a> {
             return Err(ScopeError::InvalidByte { at, byte });
         }
         let mut tokens: SmallVec<[&'a str; INLINE_TOKENS]> = SmallVec::new();
-        // De-duplication scans the tokens kept while they fit inline (no heap,
-        // and fastest for a handful), then hashes them, so that a long hostile
+        // De-duplication scans the tokens kept until the scans have cost
+        // `SCAN_BUDGET` comparisons, then hashes them, so that a long hostile
         // parameter under a generous limit costs linear time, not quadratic.
         // SipHash, randomly keyed: these tokens come from the request.
+        let mut compared = 0;
         let mut seen: Option<HashSet<&'a str>> = None;
         for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
             if n == limits.max_scope_tokens {
@@ -274,15 +283,18 @@ impl<'a> ScopeParam<'a> {
                     max: limits.max_scope_tokens,
                 });
             }
+            if seen.is_none() && compared > SCAN_BUDGET {
+                seen = Some(tokens.iter().copied().collect());
+            }
             let new = match &mut seen {
                 Some(seen) => seen.insert(token),
-                None => !tokens.contains(&token),
+                None => {
+                    compared += tokens.len();
+                    !tokens.contains(&token)
+                }
             };
             if new {
                 tokens.push(token);
-                if seen.is_none() && tokens.len() > INLINE_TOKENS {
-                    seen = Some(tokens.iter().copied().collect());
-                }
             }
         }
         Ok(ScopeParam { tokens })
@@ -306,11 +318,11 @@ impl<'a> ScopeParam<'a> {
 
     /// The first token that is not one of `other`'s, if any.
     ///
-    /// Linear in both lengths: a scan of `other` per token while this
-    /// parameter fits inline, a hash set of `other`'s tokens beyond.
+    /// A scan of `other` per token within [`SCAN_BUDGET`] comparisons, a
+    /// hash set of `other`'s tokens beyond: linear in both lengths.
     pub(crate) fn first_not_in(&self, other: &ScopeParam<'_>) -> Option<&'a str> {
         let mut tokens = self.tokens.iter().copied();
-        if self.tokens.len() <= INLINE_TOKENS {
+        if self.tokens.len().saturating_mul(other.tokens.len()) <= SCAN_BUDGET {
             return tokens.find(|token| !other.contains(token));
         }
         let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
@@ -400,12 +412,12 @@ mod tests {
     }
 
     #[test]
-    fn de_duplication_keeps_first_appearances_on_both_sides_of_the_inline_limit() {
+    fn de_duplication_keeps_first_appearances_whether_it_scans_or_hashes() {
         let limits = Limits {
             max_scope_length: usize::MAX,
             max_scope_tokens: usize::MAX,
         };
-        for n in [1, INLINE_TOKENS - 1, INLINE_TOKENS, INLINE_TOKENS + 1, 100] {
+        for n in [1, INLINE_TOKENS, INLINE_TOKENS + 1, 90, 91, 92, 300] {
             let (raw, distinct) = repeated(n);
             let parsed = ScopeParam::parse(&raw, limits).map(|p| p.tokens().join(" "));
             assert_eq!(parsed, Ok(distinct.join(" ")), "{n} distinct tokens");
@@ -413,12 +425,12 @@ mod tests {
     }
 
     #[test]
-    fn first_not_in_finds_the_first_missing_token_on_both_sides_of_the_inline_limit() {
+    fn first_not_in_finds_the_first_missing_token_whether_it_scans_or_hashes() {
         let limits = Limits {
             max_scope_length: usize::MAX,
             max_scope_tokens: usize::MAX,
         };
-        for n in [1, INLINE_TOKENS, INLINE_TOKENS + 1, 100] {
+        for n in [1, INLINE_TOKENS, 63, 64, 65, 300] {
             let (raw, _) = repeated(n);
             let all = ScopeParam::parse(&raw, limits).unwrap_or_default();
             let with_extra = format!("{raw} extra t0");

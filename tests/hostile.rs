@@ -596,6 +596,125 @@ fn one_hundred_thousand_tokens() {
     );
 }
 
+/// Past a few thousand comparisons the crate hashes where it otherwise
+/// scans: de-duplication, the refresh check, the consent lookup and the
+/// approval. A request of 1,200 distinct tokens (each sent twice) against a
+/// consent record of 1,000 scopes takes those paths; every verdict is checked
+/// against what the construction says it must be.
+#[test]
+fn long_requests_and_long_consent_records_decide_scope_by_scope() {
+    const BIG: &str = "https://big.example/";
+    let start = Instant::now();
+    let name = |n: usize| format!("s{n}");
+    // RBAC: a role allows every scope but each third; the user may also use s3 directly.
+    let scopes: Vec<Value> = (0..2_000).map(|n| json!({ "name": name(n) })).collect();
+    let permitted: Vec<Value> = (0..2_000)
+        .filter(|n| n % 3 != 0)
+        .map(|n| json!({ "audience": BIG, "scope": name(n) }))
+        .collect();
+    let document = json!({
+        "settings": { "max_scope_length": 1 << 20, "max_scope_tokens": 10_000 },
+        "apis": [{ "audience": BIG, "rbac": true, "scopes": scopes }],
+        "roles": [{ "name": "most", "permissions": permitted }],
+        "clients": [{ "client_id": "partner", "kind": "regular_web" }],
+    });
+    let policy = Policy::from_json(&document.to_string()).expect("the big policy builds");
+    let user = User::new("alice")
+        .with_role("most")
+        .with_permission(BIG, scope("s3"));
+    let allowed = |n: usize| n % 3 != 0 || n == 3;
+
+    let asked: Vec<String> = (0..1_200).map(name).collect();
+    let raw = format!("{} {}", asked.join(" "), asked.join("  "));
+    // The record holds the even scopes of all 2,000, so 600 of the asked ones.
+    let even: Vec<String> = (0..2_000).step_by(2).map(name).collect();
+    let even: Vec<&str> = even.iter().map(String::as_str).collect();
+    let consents = [record("alice", "partner", Some(BIG), &even, None)];
+    let request = Request::new("partner")
+        .audience(BIG)
+        .user(&user)
+        .scope(&raw)
+        .consents(&consents);
+
+    let pick =
+        |keep: &dyn Fn(usize) -> bool| -> Vec<String> { (0..1_200).filter(|&n| keep(n)).map(name).collect() };
+    let expected = Outcome::Consent {
+        prompt: pick(&|n| allowed(n) && n % 2 == 1),
+        granted: pick(&|n| allowed(n) && n % 2 == 0),
+        denied: pick(&|n| !allowed(n))
+            .into_iter()
+            .map(|t| (t, NotPermitted))
+            .collect(),
+    };
+    assert_eq!(decide(&policy, &request), expected, "the first decision");
+
+    // Approving every prompt scope (once more the first) grants all allowed ones.
+    let prompt = policy
+        .grant(&request)
+        .ok()
+        .and_then(Decision::consent_required)
+        .expect("a prompt");
+    let mut approved: Vec<&str> = prompt.scopes().map(|entry| entry.scope()).collect();
+    approved.extend(approved.first().copied());
+    let mut grant = prompt
+        .approve(&approved)
+        .expect("every approved scope was on the prompt");
+    let granted: Vec<&str> = grant.scopes().collect();
+    assert_eq!(granted, pick(&|n| allowed(n)), "after approval");
+    let record = grant.take_consent_record().expect("a new record");
+    let mut held: Vec<String> = even.iter().map(|t| (*t).to_owned()).collect();
+    held.extend(pick(&|n| allowed(n) && n % 2 == 1));
+    let stored: Vec<&str> = record.scopes.iter().map(Scope::as_str).collect();
+    assert_eq!(stored, held, "the record's scopes, each once, old ones first");
+
+    // A scope refused by RBAC is not on the prompt, however long the request.
+    let prompt = policy
+        .grant(&request)
+        .ok()
+        .and_then(Decision::consent_required)
+        .expect("a prompt");
+    assert_eq!(
+        prompt.approve(["s1", "s0"]).map(|_| ()),
+        Err(GrantError::ApprovalNotOnPrompt {
+            scope: "s0".to_owned()
+        })
+    );
+
+    // A refresh may narrow a long original scope, never widen it.
+    let narrower: Vec<&str> = asked.iter().rev().skip(1).map(String::as_str).collect();
+    let narrower = narrower.join(" ");
+    let wider = format!("{narrower} s1500");
+    let refresh = |scope: &'_ str| {
+        let request = Request::new("partner")
+            .flow(Flow::RefreshToken)
+            .audience(BIG)
+            .user(&user)
+            .original_scope(&raw)
+            .scope(scope);
+        decide(&policy, &request)
+    };
+    let expected_refresh = Outcome::Granted {
+        granted: (0..1_199).rev().filter(|&n| allowed(n)).map(name).collect(),
+        denied: (0..1_199)
+            .rev()
+            .filter(|&n| !allowed(n))
+            .map(|n| (name(n), NotPermitted))
+            .collect(),
+    };
+    assert_eq!(refresh(&narrower), expected_refresh, "a narrower refresh");
+    assert_eq!(
+        refresh(&wider),
+        error(GrantError::ScopeWidened {
+            scope: "s1500".to_owned()
+        }),
+        "a wider refresh"
+    );
+    elapsed(
+        "1,200 tokens against a 1,000-scope consent record (4 decisions)",
+        start,
+    );
+}
+
 #[test]
 fn ten_thousand_repeats_of_one_token() {
     let start = Instant::now();

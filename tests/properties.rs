@@ -593,8 +593,8 @@ struct ScopeR {
 
 fn scope_r() -> impl Strategy<Value = ScopeR> {
     // Mostly a handful of tokens; sometimes more than the 16 a request keeps
-    // inline, where the crate hashes instead of scanning (de-duplication,
-    // consent lookups, the refresh and approval checks).
+    // inline, where its lists move to the heap and approvals look scopes up
+    // in a map. (The hashing past the scan budget is in tests/hostile.rs.)
     let tokens = prop_oneof![3 => vec(tok_r(), 0..=6), 1 => vec(tok_r(), 17..=40)];
     (
         tokens,
@@ -2421,7 +2421,7 @@ fn generator_coverage() {
             ));
         }
         if let Outcome::Granted(g) = &outcome {
-            // Over 16 asked scopes the crate hashes where it otherwise scans.
+            // Over 16 asked scopes a request no longer fits inline.
             if g.verdicts.len() > 16 {
                 let path = match &stopped {
                     Outcome::Consent { .. } => "after a prompt",
