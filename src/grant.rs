@@ -679,11 +679,14 @@ impl<'a> Rules<'a> {
             // heap); beyond, one hash set of what they hold, so that long
             // records and a long request cost linear time together.
             let held_count: usize = records.iter().map(|record| record.scopes.len()).sum();
-            let held: Option<HashSet<&str>> =
-                (verdicts.len().saturating_mul(held_count) > SCAN_BUDGET).then(|| {
-                    let scopes = records.iter().flat_map(|record| &record.scopes);
-                    scopes.map(Scope::as_str).collect()
-                });
+            let checked = verdicts
+                .iter()
+                .filter(|(_, state)| *state == State::Granted)
+                .count();
+            let held: Option<HashSet<&str>> = (checked.saturating_mul(held_count) > SCAN_BUDGET).then(|| {
+                let scopes = records.iter().flat_map(|record| &record.scopes);
+                scopes.map(Scope::as_str).collect()
+            });
             let consented = |scope: &str| match &held {
                 Some(held) => held.contains(scope),
                 None => records.iter().any(|record| record.holds(scope)),
