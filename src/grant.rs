@@ -9,7 +9,7 @@ use crate::error::GrantError;
 use crate::policy::{Api, Client, Policy};
 use crate::request::{ConsentRecord, Request, User};
 use crate::scope::{
-    is_oidc_scope, oidc_description, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS, SCAN_BUDGET,
+    is_oidc_scope, oidc_description, FirstSeen, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS, SCAN_BUDGET,
 };
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
@@ -289,21 +289,22 @@ impl<'a> ConsentPrompt<'a> {
         I::Item: AsRef<str>,
     {
         let mut grant = self.pending;
-        // Where each asked scope is: a scan while the request fits inline, a
-        // map beyond, so a long approval of a long request stays linear.
-        let positions: Option<HashMap<&str, usize>> = (grant.verdicts.len() > INLINE_TOKENS).then(|| {
-            grant
-                .verdicts
-                .iter()
-                .enumerate()
-                .map(|(at, &(scope, _))| (scope, at))
-                .collect()
-        });
+        // Where each approved scope is on the prompt: a scan within the scan
+        // budget, a map beyond, so a long approval of a long request stays linear.
+        let mut compared = 0;
+        let mut positions: Option<HashMap<&str, usize>> = None;
         for scope in approved {
             let scope = scope.as_ref();
+            if positions.is_none() && compared > SCAN_BUDGET {
+                let asked = grant.verdicts.iter().enumerate();
+                positions = Some(asked.map(|(at, &(scope, _))| (scope, at)).collect());
+            }
             let at = match &positions {
                 Some(positions) => positions.get(scope).copied(),
-                None => grant.verdicts.iter().position(|&(asked, _)| asked == scope),
+                None => {
+                    compared += grant.verdicts.len();
+                    grant.verdicts.iter().position(|&(asked, _)| asked == scope)
+                }
             };
             match at.and_then(|at| grant.verdicts.get_mut(at)) {
                 Some((_, state @ (State::Asked | State::Approved))) => *state = State::Approved,
@@ -325,12 +326,19 @@ impl<'a> ConsentPrompt<'a> {
             .iter()
             .filter(|(_, state)| *state == State::Approved)
             .map(|&(scope, _)| scope);
-        let mut seen: HashSet<&str> = HashSet::new();
-        let scopes: Vec<Scope> = matching
+        let mut kept: Vec<&str> = Vec::new();
+        let mut first_seen = FirstSeen::default();
+        for scope in matching
             .flat_map(|record| record.scopes.iter().map(Scope::as_str))
             .chain(approved)
-            .filter(|scope| seen.insert(scope))
-            // INVARIANT: held and asked scopes are valid tokens, so `Scope::new` succeeds.
+        {
+            if first_seen.is_new(&kept, scope) {
+                kept.push(scope);
+            }
+        }
+        // INVARIANT: held and asked scopes are valid tokens, so `Scope::new` succeeds.
+        let scopes: Vec<Scope> = kept
+            .into_iter()
             .filter_map(|scope| Scope::new(scope).ok())
             .collect();
         for (_, state) in &mut grant.verdicts {

@@ -272,29 +272,14 @@ impl<'a> ScopeParam<'a> {
             return Err(ScopeError::InvalidByte { at, byte });
         }
         let mut tokens: SmallVec<[&'a str; INLINE_TOKENS]> = SmallVec::new();
-        // De-duplication scans the tokens kept until the scans have cost
-        // `SCAN_BUDGET` comparisons, then hashes them, so that a long hostile
-        // parameter under a generous limit costs linear time, not quadratic.
-        // SipHash, randomly keyed: these tokens come from the request.
-        let mut compared = 0;
-        let mut seen: Option<HashSet<&'a str>> = None;
+        let mut first_seen = FirstSeen::default();
         for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
             if n == limits.max_scope_tokens {
                 return Err(ScopeError::TooManyTokens {
                     max: limits.max_scope_tokens,
                 });
             }
-            if seen.is_none() && compared > SCAN_BUDGET {
-                seen = Some(tokens.iter().copied().collect());
-            }
-            let new = match &mut seen {
-                Some(seen) => seen.insert(token),
-                None => {
-                    compared += tokens.len();
-                    !tokens.contains(&token)
-                }
-            };
-            if new {
+            if first_seen.is_new(&tokens, token) {
                 tokens.push(token);
             }
         }
@@ -328,6 +313,33 @@ impl<'a> ScopeParam<'a> {
         }
         let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
         tokens.find(|token| !theirs.contains(token))
+    }
+}
+
+/// De-duplication that keeps first appearances: it scans the tokens kept so
+/// far until the scans have cost [`SCAN_BUDGET`] comparisons, then hashes
+/// them, so that a long hostile list costs linear time, not quadratic.
+/// SipHash, randomly keyed: the tokens may come from a request.
+#[derive(Debug, Default)]
+pub(crate) struct FirstSeen<'a> {
+    compared: usize,
+    seen: Option<HashSet<&'a str>>,
+}
+
+impl<'a> FirstSeen<'a> {
+    /// Whether `token` is not in `kept`, which must hold exactly the tokens
+    /// this has called new so far, in any order.
+    pub(crate) fn is_new(&mut self, kept: &[&'a str], token: &'a str) -> bool {
+        if self.seen.is_none() && self.compared > SCAN_BUDGET {
+            self.seen = Some(kept.iter().copied().collect());
+        }
+        match &mut self.seen {
+            Some(seen) => seen.insert(token),
+            None => {
+                self.compared += kept.len();
+                !kept.contains(&token)
+            }
+        }
     }
 }
 

@@ -593,8 +593,8 @@ struct ScopeR {
 
 fn scope_r() -> impl Strategy<Value = ScopeR> {
     // Mostly a handful of tokens; sometimes more than the 16 a request keeps
-    // inline, where its lists move to the heap and approvals look scopes up
-    // in a map. (The hashing past the scan budget is in tests/hostile.rs.)
+    // inline, where its lists move to the heap. (Requests long enough for the
+    // crate to hash instead of scanning are in tests/hostile.rs.)
     let tokens = prop_oneof![3 => vec(tok_r(), 0..=6), 1 => vec(tok_r(), 17..=40)];
     (
         tokens,
