@@ -428,8 +428,8 @@ impl Policy {
 }
 
 /// A request that passed the request-level checks, with what the verdicts need.
-struct Checked<'a> {
-    request: Request<'a>,
+struct Checked<'r, 'a> {
+    request: &'r Request<'a>,
     policy: &'a Policy,
     client: &'a Client,
     flow: Flow,
@@ -439,9 +439,9 @@ struct Checked<'a> {
     original: Option<ScopeParam<'a>>,
 }
 
-impl<'a> Checked<'a> {
+impl<'r, 'a> Checked<'r, 'a> {
     /// DESIGN §3.1: the request-level checks, in order.
-    fn new(policy: &'a Policy, request: &Request<'a>) -> Result<Self, GrantError> {
+    fn new(policy: &'a Policy, request: &'r Request<'a>) -> Result<Self, GrantError> {
         let parts = request;
         // 1. The client is defined.
         let client = policy
@@ -534,7 +534,7 @@ impl<'a> Checked<'a> {
             _ => None,
         };
         Ok(Checked {
-            request: *request,
+            request,
             policy,
             client,
             flow,
@@ -546,37 +546,37 @@ impl<'a> Checked<'a> {
     }
 
     /// DESIGN §3.2: the asked scopes, and the size of the requested set.
-    fn asked(&self) -> (SmallVec<[&'a str; INLINE_TOKENS]>, usize) {
+    /// Scopes the request does not name (an API's defaults, a client's grant)
+    /// are gathered into `unnamed`; the request's own are borrowed, not copied.
+    fn asked<'s>(&'s self, unnamed: &'s mut SmallVec<[&'a str; INLINE_TOKENS]>) -> (&'s [&'a str], usize) {
         if !self.param.is_empty() {
-            return (
-                self.param.tokens().iter().copied().collect(),
-                self.param.tokens().len(),
-            );
+            return (self.param.tokens(), self.param.tokens().len());
         }
-        let names =
-            |api: &'a Api, ids: &mut dyn Iterator<Item = usize>| -> SmallVec<[&'a str; INLINE_TOKENS]> {
-                ids.filter_map(|id| api.scope_at(id)).map(Scope::as_str).collect()
-            };
+        let mut names = |api: &'a Api, ids: &mut dyn Iterator<Item = usize>| {
+            unnamed.extend(ids.filter_map(|id| api.scope_at(id)).map(Scope::as_str));
+        };
         match (self.flow, self.api) {
             (Flow::ClientCredentials, Some((index, api))) => {
                 let grant = self.client.grant_for(Subject::Client, index);
-                (names(api, &mut grant.into_iter().flat_map(ScopeSet::iter)), 0)
+                names(api, &mut grant.into_iter().flat_map(ScopeSet::iter));
             }
             (Flow::AuthorizationCode, Some((_, api))) => {
-                (names(api, &mut api.default_scope_ids().iter().copied()), 0)
+                names(api, &mut api.default_scope_ids().iter().copied());
             }
             (Flow::RefreshToken, _) => {
                 let original = self.original.as_ref().map(ScopeParam::tokens).unwrap_or_default();
-                (original.iter().copied().collect(), original.len())
+                return (original, original.len());
             }
-            (Flow::ClientCredentials | Flow::AuthorizationCode, None) => (SmallVec::new(), 0),
+            (Flow::ClientCredentials | Flow::AuthorizationCode, None) => {}
         }
+        (unnamed, 0)
     }
 
     /// DESIGN §3.3–§3.5: a verdict for every asked scope, then consent.
-    fn decide(self) -> Decision<'a> {
-        let (asked, requested) = self.asked();
-        let verdicts = Rules::new(&self).verdicts(&asked);
+    fn decide(&self) -> Decision<'a> {
+        let mut unnamed = SmallVec::new();
+        let (asked, requested) = self.asked(&mut unnamed);
+        let verdicts = Rules::new(self).verdicts(asked);
         let pending = Grant {
             audience: self.api.map(|(_, api)| api.audience()),
             verdicts,
@@ -586,7 +586,7 @@ impl<'a> Checked<'a> {
         if !pending.verdicts.iter().any(|(_, state)| *state == State::Asked) {
             return Decision::Granted(pending);
         }
-        let parts = &self.request;
+        let parts = self.request;
         Decision::ConsentRequired(ConsentPrompt {
             pending,
             api: self.api.map(|(_, api)| api),
@@ -618,8 +618,8 @@ struct Rules<'a> {
 type Waiting<'a> = SmallVec<[(usize, &'a str, usize); INLINE_TOKENS]>;
 
 impl<'a> Rules<'a> {
-    fn new(checked: &Checked<'a>) -> Self {
-        let parts = &checked.request;
+    fn new(checked: &Checked<'_, 'a>) -> Self {
+        let parts = checked.request;
         let (flow, client, api) = (checked.flow, checked.client, checked.api);
         let restriction = api.and_then(|(index, api)| match flow {
             Flow::ClientCredentials => client.grant_for(Subject::Client, index),
