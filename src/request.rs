@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scope::Scope;
+use crate::scope::{same_token, Scope};
 use crate::vocab::{Flow, Prompt};
 
 /// The user a token would act for, as the host's identity store knows them.
@@ -101,7 +101,7 @@ impl ConsentRecord {
 
     /// Whether the record holds `scope`.
     pub fn holds(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|held| held == scope)
+        self.scopes.iter().any(|held| same_token(held.as_str(), scope))
     }
 }
 

@@ -299,7 +299,7 @@ impl<'a> ScopeParam<'a> {
     /// Whether `token` is one of the parameter's tokens (a scan: linear in
     /// the token count).
     pub fn contains(&self, token: &str) -> bool {
-        self.tokens.contains(&token)
+        self.tokens.iter().any(|kept| same_token(kept, token))
     }
 
     /// The first token that is not one of `other`'s, if any.
@@ -314,6 +314,15 @@ impl<'a> ScopeParam<'a> {
         let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
         tokens.find(|token| !theirs.contains(token))
     }
+}
+
+/// Whether two tokens are equal, for the scans that compare a token with many
+/// others. Scope names tend to share their start (`read:`, `write:`) and to
+/// differ at the end, so the length and the last byte settle most unequal
+/// pairs without a call to `memcmp`.
+#[inline]
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 /// De-duplication that keeps first appearances: it scans the tokens kept so
@@ -337,7 +346,7 @@ impl<'a> FirstSeen<'a> {
             Some(seen) => seen.insert(token),
             None => {
                 self.compared += kept.len();
-                !kept.contains(&token)
+                !kept.iter().any(|kept| same_token(kept, token))
             }
         }
     }
