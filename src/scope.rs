@@ -420,6 +420,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn same_token_is_string_equality() {
+        let tokens = [
+            "", "a", "b", "ab", "ba", "bb", "read:x", "read:y", "write:x", "read:x ",
+        ];
+        for a in tokens {
+            for b in tokens {
+                assert_eq!(same_token(a, b), a == b, "{a:?} and {b:?}");
+            }
+        }
+    }
+
     /// `n` distinct tokens `t0 t1 …`, each sent three times, interleaved.
     fn repeated(n: usize) -> (String, Vec<String>) {
         let distinct: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
