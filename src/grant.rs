@@ -9,7 +9,8 @@ use crate::error::GrantError;
 use crate::policy::{Api, Client, Policy};
 use crate::request::{ConsentRecord, Request, User};
 use crate::scope::{
-    is_oidc_scope, oidc_description, FirstSeen, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS, SCAN_BUDGET,
+    is_oidc_scope, oidc_description, scan_fits, FirstSeen, Scope, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS,
+    SCAN_BUDGET,
 };
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
@@ -691,7 +692,7 @@ impl<'a> Rules<'a> {
                 .iter()
                 .filter(|(_, state)| *state == State::Granted)
                 .count();
-            let held: Option<HashSet<&str>> = (checked.saturating_mul(held_count) > SCAN_BUDGET).then(|| {
+            let held: Option<HashSet<&str>> = (!scan_fits(checked, held_count)).then(|| {
                 let scopes = records.iter().flat_map(|record| &record.scopes);
                 scopes.map(Scope::as_str).collect()
             });

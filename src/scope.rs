@@ -229,6 +229,11 @@ pub(crate) const INLINE_TOKENS: usize = 16;
 /// than some 20 µs (BENCHMARKS.md has the measurements).
 pub(crate) const SCAN_BUDGET: usize = 16_384;
 
+/// Whether `probes` scans of `candidates` tokens each stay within [`SCAN_BUDGET`].
+pub(crate) fn scan_fits(probes: usize, candidates: usize) -> bool {
+    probes.saturating_mul(candidates) <= SCAN_BUDGET
+}
+
 /// A parsed `scope` parameter: its distinct tokens in first-appearance order,
 /// borrowed from the raw text.
 ///
@@ -308,7 +313,7 @@ impl<'a> ScopeParam<'a> {
     /// hash set of `other`'s tokens beyond: linear in both lengths.
     pub(crate) fn first_not_in(&self, other: &ScopeParam<'_>) -> Option<&'a str> {
         let mut tokens = self.tokens.iter().copied();
-        if self.tokens.len().saturating_mul(other.tokens.len()) <= SCAN_BUDGET {
+        if scan_fits(self.tokens.len(), other.tokens.len()) {
             return tokens.find(|token| !other.contains(token));
         }
         let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
