@@ -257,16 +257,8 @@ fn document(text: &str) -> PolicyDocument {
 }
 
 fn record(user_id: &str, client_id: &str, audience: &str, scopes: &[&str]) -> ConsentRecord {
-    ConsentRecord {
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
-        audience: Some(audience.to_owned()),
-        scopes: scopes
-            .iter()
-            .map(|scope| Scope::new(scope).expect("a valid scope"))
-            .collect(),
-        expires_at: None,
-    }
+    ConsentRecord::new(user_id, client_id, Some(audience))
+        .with_scopes(scopes.iter().map(|scope| Scope::new(scope).expect("a valid scope")))
 }
 
 /// One representative request of each seed scenario.
@@ -573,16 +565,10 @@ impl Tenant {
         let mut records = vec![
             record("user-42", "client-007", TENANT, &held),
             record("user-42", client_id, OTHER, &["other:3"]),
-            ConsentRecord {
-                expires_at: Some(NOW - 1),
-                ..record("user-42", client_id, TENANT, &held)
-            },
+            record("user-42", client_id, TENANT, &held).with_expires_at(NOW - 1),
         ];
         if covered {
-            records.push(ConsentRecord {
-                expires_at: Some(NOW + 3_600),
-                ..record("user-42", client_id, TENANT, &held)
-            });
+            records.push(record("user-42", client_id, TENANT, &held).with_expires_at(NOW + 3_600));
         }
         records
     }

@@ -4,7 +4,9 @@
 //! values (`kind`, `grant_types`, `subject`, access policies) are plain
 //! strings here, so that [`Policy::from_document`](crate::Policy::from_document)
 //! can check them all at once and report every problem with its path.
-//! Unknown fields, duplicate keys and wrong types are refused while reading.
+//! Unknown fields, duplicate keys and wrong types are refused while reading,
+//! and so is `null` anywhere but where the document allows it
+//! (`default_audience`, `consent_lifetime`).
 
 use std::fmt;
 
@@ -14,8 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[cfg(any(feature = "json", feature = "toml"))]
 use crate::error::LoadError;
+use crate::metadata::Metadata;
 use crate::scope::Limits;
-use crate::vocab::{ClientAccess, UnknownScopes, UserAccess};
+use crate::vocab::{ClientAccess, ScopeConsent, UnknownScopes, UserAccess};
 
 /// A whole policy document: settings, APIs, roles and clients.
 ///
@@ -52,6 +55,10 @@ pub struct SettingsDocument {
     /// Most tokens in a scope parameter, before de-duplication (default 128).
     #[serde(default = "max_scope_tokens")]
     pub max_scope_tokens: usize,
+    /// How long the consent record of an approval lasts, in seconds; `None`
+    /// (the default) for as long as the records it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_lifetime: Option<i64>,
 }
 
 impl Default for SettingsDocument {
@@ -61,6 +68,7 @@ impl Default for SettingsDocument {
             default_audience: None,
             max_scope_length: max_scope_length(),
             max_scope_tokens: max_scope_tokens(),
+            consent_lifetime: None,
         }
     }
 }
@@ -72,7 +80,7 @@ pub struct ApiDocument {
     /// The audience identifier, compared exactly (`https://x/api` ≠ `https://x/api/`).
     pub audience: String,
     /// A display name; the audience when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     pub name: Option<String>,
     /// User tokens only get scopes the user's roles or direct permissions allow.
     #[serde(default)]
@@ -95,6 +103,9 @@ pub struct ApiDocument {
     /// The scopes the API defines, in order.
     #[serde(default)]
     pub scopes: Vec<ScopeDocument>,
+    /// Notes the host keeps with the API; never interpreted.
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
 }
 
 /// One scope an API defines.
@@ -106,6 +117,13 @@ pub struct ScopeDocument {
     /// What the scope lets the client do, shown on the consent prompt.
     #[serde(default)]
     pub description: String,
+    /// `default` (the rules of consent) or `always` (a one-time scope, asked
+    /// on every interactive request and never remembered).
+    #[serde(default = "consent_default", skip_serializing_if = "is_consent_default")]
+    pub consent: String,
+    /// Whether the user may not leave the scope out of an approval.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required: bool,
 }
 
 /// One role.
@@ -142,7 +160,7 @@ pub struct ClientDocument {
     /// The OAuth `client_id`.
     pub client_id: String,
     /// A display name; the client id when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     pub name: Option<String>,
     /// Whether the client belongs to the API's owner (default false: third-party).
     #[serde(default)]
@@ -150,12 +168,16 @@ pub struct ClientDocument {
     /// `spa`, `regular_web`, `native` or `machine_to_machine`.
     pub kind: String,
     /// The flows the client may use; when left out, `client_credentials` for
-    /// `machine_to_machine`, otherwise `authorization_code` and `refresh_token`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `machine_to_machine`, otherwise `authorization_code` and
+    /// `refresh_token` (`device_code` only when listed).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     pub grant_types: Option<Vec<String>>,
     /// The client's grants, at most one per audience and subject.
     #[serde(default)]
     pub grants: Vec<ClientGrantDocument>,
+    /// Notes the host keeps with the client (redirect URIs, a logo); never interpreted.
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
 }
 
 /// A client grant: which scopes of one API a client may get, for itself or for users.
@@ -166,13 +188,29 @@ pub struct ClientGrantDocument {
     pub audience: String,
     /// `client` or `user`; when left out, `client` for `machine_to_machine`
     /// clients and `user` for the others.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     pub subject: Option<String>,
     /// Scopes or patterns (`*`, `prefix*`).
     #[serde(default)]
     pub scopes: Vec<String>,
 }
 
+/// Reads an optional field that, when present, must not be `null`: the
+/// document allows `null` only where it shows it (`default_audience`,
+/// `consent_lifetime`). A field left out is `None` through `#[serde(default)]`.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+fn consent_default() -> String {
+    ScopeConsent::Default.as_str().to_owned()
+}
+fn is_consent_default(consent: &str) -> bool {
+    consent == ScopeConsent::Default.as_str()
+}
+fn is_false(value: &bool) -> bool {
+    !value
+}
 fn ignore() -> String {
     UnknownScopes::Ignore.as_str().to_owned()
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::scope::ScopeError;
-use crate::vocab::{Flow, Subject, UnknownValue};
+use crate::vocab::{ClientKind, Flow, PromptError, Subject, UnknownValue};
 
 /// The OAuth 2.0 error code a refused request answers with
 /// (RFC 6749 §4.1.2.1, §5.2; RFC 8707 §2).
@@ -21,8 +21,12 @@ pub enum ErrorCode {
     AccessDenied,
     /// `invalid_scope`: the scope parameter is invalid, unknown or too wide.
     InvalidScope,
-    /// `invalid_target` (RFC 8707): the audience is unknown.
+    /// `invalid_target` (RFC 8707): the audience is unknown, or not the one
+    /// a refresh token was issued for.
     InvalidTarget,
+    /// `consent_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, but
+    /// the user would have to be asked.
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -35,6 +39,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 }
@@ -79,6 +84,10 @@ pub enum GrantError {
     /// 3. A refresh came without the scope of the original grant.
     #[error("a refresh needs the original grant's scope")]
     MissingOriginalScope,
+    /// 3. The `prompt` of an `authorization_code` request is not a set of
+    ///    `none`, `login`, `consent` and `select_account`, or `none` is not alone.
+    #[error("invalid prompt parameter")]
+    Prompt(#[source] PromptError),
     /// 4. The scope parameter is malformed or over a limit.
     #[error("invalid scope parameter")]
     Scope(#[source] ScopeError),
@@ -91,6 +100,24 @@ pub enum GrantError {
     /// 5. A client credentials request named no audience and the policy has no default.
     #[error("the client_credentials flow needs an audience")]
     MissingAudience,
+    /// 5. The audience of the grant being refreshed is no longer an API of the policy.
+    #[error("the refreshed grant's audience {audience:?} is not an API of the policy")]
+    UnknownOriginalAudience {
+        /// The original audience, as the host passed it.
+        audience: String,
+    },
+    /// 5. A refresh names an audience other than the one its grant was for
+    ///    (RFC 9700 §4.14.2: a refresh token never moves to another API).
+    #[error(
+        "a refresh names the audience {audience:?}, but its grant was for {}",
+        .original.as_deref().map_or_else(|| "no audience".to_owned(), |original| format!("{original:?}"))
+    )]
+    AudienceChanged {
+        /// The audience the refresh names.
+        audience: String,
+        /// The audience of the grant being refreshed, if it had one.
+        original: Option<String>,
+    },
     /// 6. The API refuses this client for this flow.
     #[error("client `{client_id}` has no access to `{audience}` for {subject} tokens")]
     ApiAccessDenied {
@@ -116,12 +143,31 @@ pub enum GrantError {
         /// The token as requested.
         scope: String,
     },
+    /// The request carries `prompt=none`, but the decision would ask the user.
+    #[error("prompt=none, but the user must be asked for consent")]
+    ConsentRequired,
     /// An approval named a scope that was not on the consent prompt.
     #[error("approval names {scope:?}, which was not on the consent prompt")]
     ApprovalNotOnPrompt {
         /// The token as approved.
         scope: String,
     },
+    /// An approval left out a scope the prompt marked required: a refusal of
+    /// the whole prompt.
+    #[error("the approval leaves out the required scope `{scope}`")]
+    RequiredScopeLeftOut {
+        /// The required scope.
+        scope: String,
+    },
+    /// An approval came without `now` while the policy sets a consent
+    /// lifetime, so the new record's expiry cannot be computed.
+    #[error("an approval needs the current time: the policy sets consent_lifetime")]
+    LifetimeWithoutNow,
+    /// An approval came without `now` while a stored record for this user,
+    /// client and audience expires: without the clock, the new record would
+    /// make expiring consent permanent.
+    #[error("an approval needs the current time: a stored consent record expires")]
+    ExpiringConsentWithoutNow,
     /// The user refused the consent prompt.
     #[error("the user denied consent")]
     ConsentDenied,
@@ -136,14 +182,22 @@ impl GrantError {
             GrantError::MissingUser { .. }
             | GrantError::UnexpectedUser
             | GrantError::MissingOriginalScope
+            | GrantError::Prompt(_)
             | GrantError::MissingAudience
-            | GrantError::ApprovalNotOnPrompt { .. } => ErrorCode::InvalidRequest,
+            | GrantError::ApprovalNotOnPrompt { .. }
+            | GrantError::LifetimeWithoutNow
+            | GrantError::ExpiringConsentWithoutNow => ErrorCode::InvalidRequest,
             GrantError::Scope(_)
             | GrantError::UnknownScope { .. }
             | GrantError::OriginalScope(_)
             | GrantError::ScopeWidened { .. } => ErrorCode::InvalidScope,
-            GrantError::UnknownAudience { .. } => ErrorCode::InvalidTarget,
-            GrantError::ApiAccessDenied { .. } | GrantError::ConsentDenied => ErrorCode::AccessDenied,
+            GrantError::UnknownAudience { .. }
+            | GrantError::UnknownOriginalAudience { .. }
+            | GrantError::AudienceChanged { .. } => ErrorCode::InvalidTarget,
+            GrantError::ApiAccessDenied { .. }
+            | GrantError::RequiredScopeLeftOut { .. }
+            | GrantError::ConsentDenied => ErrorCode::AccessDenied,
+            GrantError::ConsentRequired => ErrorCode::ConsentRequired,
         }
     }
 
@@ -156,16 +210,24 @@ impl GrantError {
             GrantError::MissingUser { .. } => "This grant type needs an authenticated user",
             GrantError::UnexpectedUser => "Client credentials cannot act for a user",
             GrantError::MissingOriginalScope => "A refresh needs the scope of the original grant",
+            GrantError::Prompt(_) => "The prompt parameter is invalid",
             GrantError::Scope(ScopeError::TooLong { .. }) => "The scope parameter is too long",
             GrantError::Scope(ScopeError::TooManyTokens { .. }) => "The scope parameter has too many scopes",
             GrantError::Scope(_) => "The scope parameter holds a character that is not allowed",
             GrantError::UnknownAudience { .. } => "The requested audience is not a known API",
             GrantError::MissingAudience => "Client credentials need an audience",
+            GrantError::UnknownOriginalAudience { .. } => "The refresh token was issued for an API that no longer exists",
+            GrantError::AudienceChanged { .. } => "A refresh token cannot be used for another audience",
             GrantError::ApiAccessDenied { .. } => "The client may not get tokens for this API",
             GrantError::UnknownScope { .. } => "A requested scope is not defined",
             GrantError::OriginalScope(_) => "The scope of the original grant is invalid",
             GrantError::ScopeWidened { .. } => "A refresh may not ask for scopes beyond the original grant",
+            GrantError::ConsentRequired => "The user must consent, but prompt=none forbids asking",
             GrantError::ApprovalNotOnPrompt { .. } => "The approval names a scope that was not asked for",
+            GrantError::RequiredScopeLeftOut { .. } => "The user did not approve a required scope",
+            GrantError::LifetimeWithoutNow | GrantError::ExpiringConsentWithoutNow => {
+                "An approval needs the current time"
+            }
             GrantError::ConsentDenied => "The user denied consent",
         }
     }
@@ -291,6 +353,19 @@ pub enum Problem {
     UnknownRole {
         /// The role name as written.
         name: String,
+    },
+    /// A public client (`spa`, `native`) lists `client_credentials`: it cannot
+    /// keep the secret the flow authenticates with (RFC 6749 §2.1).
+    #[error("a {kind} client is public and may not use client_credentials")]
+    PublicClientCredentials {
+        /// The client's kind.
+        kind: ClientKind,
+    },
+    /// `consent_lifetime` is not a positive number of seconds.
+    #[error("consent_lifetime must be a positive number of seconds, not {value}")]
+    InvalidConsentLifetime {
+        /// The value as written.
+        value: i64,
     },
     /// The role inherits from itself, directly or through others.
     #[error("inheritance cycle: {}", cycle_text(.cycle, *.omitted))]

@@ -10,10 +10,13 @@
     clippy::unimplemented
 )]
 
+mod consent;
 mod document;
 mod error;
 mod grant;
+mod metadata;
 mod policy;
+mod redirect;
 mod request;
 mod scope;
 mod scope_set;
@@ -25,7 +28,13 @@ pub use document::{
 };
 pub use error::{ErrorCode, GrantError, LoadError, PolicyError, PolicyErrors, Problem};
 pub use grant::{grant, ConsentPrompt, Decision, DenyReason, Grant, PromptScope, Verdict};
-pub use policy::{Api, Client, Policy, Role};
-pub use request::{ConsentRecord, Permission, Request, User};
+pub use consent::ConsentRecord;
+pub use metadata::Metadata;
+pub use policy::{Api, Client, Policy, Role, ScopeDefinition};
+pub use redirect::{is_verifiable_redirect, redirect_host};
+pub use request::{Permission, Request, User};
 pub use scope::{is_oidc_scope, Limits, Scope, ScopeError, ScopeParam, OFFLINE_ACCESS, OIDC_SCOPES};
-pub use vocab::{ClientAccess, ClientKind, Flow, Prompt, Subject, UnknownScopes, UnknownValue, UserAccess};
+pub use vocab::{
+    ClientAccess, ClientKind, Flow, Prompt, PromptError, ScopeConsent, Subject, UnknownScopes, UnknownValue,
+    UserAccess,
+};

@@ -20,12 +20,13 @@ mod build;
 use build::Builder;
 
 use crate::document::PolicyDocument;
+use crate::metadata::Metadata;
 #[cfg(any(feature = "json", feature = "toml"))]
 use crate::error::LoadError;
 use crate::error::PolicyErrors;
 use crate::scope::{Limits, Scope};
 use crate::scope_set::ScopeSet;
-use crate::vocab::{ClientAccess, ClientKind, Flow, Subject, UnknownScopes, UserAccess};
+use crate::vocab::{ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UserAccess};
 
 /// A validated, resolved policy: the APIs, roles and clients a decision reads.
 ///
@@ -38,6 +39,7 @@ pub struct Policy {
     // INVARIANT: an index into `apis`.
     default_audience: Option<usize>,
     limits: Limits,
+    consent_lifetime: Option<u64>,
     apis: Map<Box<str>, Api>,
     roles: Map<Box<str>, Role>,
     clients: Map<Box<str>, Client>,
@@ -50,8 +52,11 @@ pub struct Api {
     index: usize,
     audience: Box<str>,
     name: Box<str>,
-    // Scope name → description; a scope's id is its index here.
-    scopes: Map<Scope, Box<str>>,
+    // Scope name → definition; a scope's id is its index here.
+    scopes: Map<Scope, Definition>,
+    // Whether some scope is `consent: always`, so a decision on an API
+    // without one never looks the setting up.
+    has_always: bool,
     rbac: bool,
     allow_skipping_consent: bool,
     allow_offline_access: bool,
@@ -59,6 +64,44 @@ pub struct Api {
     client_access: ClientAccess,
     // INVARIANT: ids of `scopes`, distinct, in definition order.
     default_scopes: Box<[usize]>,
+    metadata: Metadata,
+}
+
+/// What an API says of one scope, besides its name.
+#[derive(Debug, Clone)]
+struct Definition {
+    description: Box<str>,
+    consent: ScopeConsent,
+    required: bool,
+}
+
+/// One scope an [`Api`] defines: its name, description and consent settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeDefinition<'a> {
+    name: &'a Scope,
+    definition: &'a Definition,
+}
+
+impl<'a> ScopeDefinition<'a> {
+    /// The scope token.
+    pub fn name(&self) -> &'a Scope {
+        self.name
+    }
+
+    /// What the scope lets the client do, shown on the consent prompt.
+    pub fn description(&self) -> &'a str {
+        &self.definition.description
+    }
+
+    /// How consent treats the scope: remembered, or asked every time.
+    pub fn consent(&self) -> ScopeConsent {
+        self.definition.consent
+    }
+
+    /// Whether the user may not leave it out of an approval.
+    pub fn required(&self) -> bool {
+        self.definition.required
+    }
 }
 
 /// One role of a [`Policy`], with its inheritance resolved.
@@ -82,6 +125,7 @@ pub struct Client {
     // `subject: user` and `subject: client` grants, sorted by API index.
     user_grants: Box<[(usize, ScopeSet)]>,
     client_grants: Box<[(usize, ScopeSet)]>,
+    metadata: Metadata,
 }
 
 impl Policy {
@@ -95,8 +139,11 @@ impl Policy {
     /// `*`-bearing scope names; unknown `kind`, `grant_types`, `subject`,
     /// access policies or `unknown_scopes`; references to an unknown API or
     /// an undefined scope; patterns that match nothing; a second grant for the
-    /// same client, audience and subject; unknown inherited roles; and
-    /// inheritance cycles.
+    /// same client, audience and subject; unknown inherited roles;
+    /// inheritance cycles; a public client (`spa`, `native`) listing
+    /// `client_credentials`; an unknown scope `consent` value; a
+    /// `consent_lifetime` that is not a positive number of seconds; and an
+    /// empty `metadata` key.
     pub fn from_document(document: PolicyDocument) -> Result<Self, PolicyErrors> {
         Builder::default().build(&document)
     }
@@ -168,6 +215,12 @@ impl Policy {
         self.limits
     }
 
+    /// How long the consent record of an approval lasts, in seconds, if the
+    /// policy limits it.
+    pub fn consent_lifetime(&self) -> Option<u64> {
+        self.consent_lifetime
+    }
+
     pub(crate) fn api_entry(&self, audience: &str) -> Option<(usize, &Api)> {
         self.apis.get_full(audience).map(|(index, _, api)| (index, api))
     }
@@ -197,12 +250,31 @@ impl Api {
     pub fn scopes(&self) -> impl ExactSizeIterator<Item = (&Scope, &str)> + '_ {
         self.scopes
             .iter()
-            .map(|(scope, description)| (scope, &**description))
+            .map(|(scope, definition)| (scope, &*definition.description))
+    }
+
+    /// The defined scopes with their consent settings, in definition order.
+    pub fn definitions(&self) -> impl ExactSizeIterator<Item = ScopeDefinition<'_>> + '_ {
+        self.scopes
+            .iter()
+            .map(|(name, definition)| ScopeDefinition { name, definition })
+    }
+
+    /// The definition of `scope`, if the API defines it.
+    pub fn definition(&self, scope: &str) -> Option<ScopeDefinition<'_>> {
+        self.scopes
+            .get_key_value(scope)
+            .map(|(name, definition)| ScopeDefinition { name, definition })
     }
 
     /// The description of a defined scope.
     pub fn description(&self, scope: &str) -> Option<&str> {
-        self.scopes.get(scope).map(|description| &**description)
+        self.scopes.get(scope).map(|definition| &*definition.description)
+    }
+
+    /// The notes the policy keeps with the API.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 
     /// Whether user tokens only get what the user's roles and permissions allow.
@@ -241,6 +313,39 @@ impl Api {
 
     pub(crate) fn scope_at(&self, id: usize) -> Option<&Scope> {
         self.scopes.get_index(id).map(|(scope, _)| scope)
+    }
+
+    /// The definition of the scope with this id.
+    pub(crate) fn definition_at(&self, id: usize) -> Option<ScopeDefinition<'_>> {
+        self.scopes
+            .get_index(id)
+            .map(|(name, definition)| ScopeDefinition { name, definition })
+    }
+
+    /// Whether the scope with this id is `consent: always`.
+    pub(crate) fn always_at(&self, id: usize) -> bool {
+        self.has_always
+            && self
+                .scopes
+                .get_index(id)
+                .is_some_and(|(_, definition)| definition.consent == ScopeConsent::Always)
+    }
+
+    /// Whether the scope with this id is `required`.
+    pub(crate) fn required_at(&self, id: usize) -> bool {
+        self.scopes
+            .get_index(id)
+            .is_some_and(|(_, definition)| definition.required)
+    }
+
+    /// This API's position in the policy.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// How many scopes the API defines.
+    pub(crate) fn scope_count(&self) -> usize {
+        self.scopes.len()
     }
 
     pub(crate) fn default_scope_ids(&self) -> &[usize] {
@@ -304,6 +409,11 @@ impl Client {
     /// Whether it may use `flow`.
     pub fn allows(&self, flow: Flow) -> bool {
         self.grant_types.contains(&flow)
+    }
+
+    /// The notes the policy keeps with the client.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 
     pub(crate) fn grant_for(&self, subject: Subject, api: usize) -> Option<&ScopeSet> {

@@ -84,20 +84,58 @@ macro_rules! named_enum {
 
 named_enum! {
     /// An OAuth 2.0 flow, which is also a client's grant type.
+    ///
+    /// In a policy document and through [`FromStr`] only the short names are
+    /// accepted; [`Flow::from_grant_type`] also reads the RFC 8628 URN that a
+    /// token request carries for the device flow.
     Flow, "flow" {
-        /// Every interactive user flow (RFC 6749 §4.1): a user is present and may be asked for consent.
+        /// Every interactive user flow with a browser redirect (RFC 6749 §4.1):
+        /// a user is present and may be asked for consent.
         AuthorizationCode = "authorization_code",
         /// A refresh (RFC 6749 §6): a user, no prompt, never wider than the original grant.
         RefreshToken = "refresh_token",
         /// A machine acting for itself (RFC 6749 §4.4): no user.
         ClientCredentials = "client_credentials",
+        /// The device authorization grant (RFC 8628): the user approves on
+        /// another device, so the client's identity is not assured and the
+        /// user is always asked.
+        DeviceCode = "device_code",
     }
 }
 
 impl Flow {
-    /// Whether the flow acts for a user (`authorization_code`, `refresh_token`).
+    /// The `grant_type` value of an RFC 8628 device access token request.
+    pub const DEVICE_CODE_URN: &'static str = "urn:ietf:params:oauth:grant-type:device_code";
+
+    /// Reads a token request's `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6;
+    /// RFC 8628 §3.4): the short names, and the RFC 8628 URN for the device flow.
+    ///
+    /// ```
+    /// use scope_policy::Flow;
+    /// assert_eq!(Flow::from_grant_type("urn:ietf:params:oauth:grant-type:device_code"), Ok(Flow::DeviceCode));
+    /// assert_eq!(Flow::from_grant_type("refresh_token"), Ok(Flow::RefreshToken));
+    /// assert!(Flow::from_grant_type("password").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownValue`] for any other value (matched exactly and case-sensitively).
+    pub fn from_grant_type(grant_type: &str) -> Result<Flow, UnknownValue> {
+        match grant_type {
+            Flow::DEVICE_CODE_URN => Ok(Flow::DeviceCode),
+            short => short.parse(),
+        }
+    }
+
+    /// Whether the flow acts for a user: every flow but `client_credentials`.
     pub const fn has_user(self) -> bool {
         !matches!(self, Flow::ClientCredentials)
+    }
+
+    /// Whether the flow may ask the user for consent: `authorization_code`
+    /// and `device_code`.
+    pub const fn is_interactive(self) -> bool {
+        matches!(self, Flow::AuthorizationCode | Flow::DeviceCode)
     }
 }
 
@@ -134,6 +172,12 @@ impl ClientKind {
             ClientKind::MachineToMachine => Subject::Client,
             ClientKind::Spa | ClientKind::RegularWeb | ClientKind::Native => Subject::User,
         }
+    }
+
+    /// Whether the client is public (RFC 6749 §2.1): it runs where it cannot
+    /// keep a secret (`spa`, `native`), so it may not use client credentials.
+    pub const fn is_public(self) -> bool {
+        matches!(self, ClientKind::Spa | ClientKind::Native)
     }
 }
 
@@ -179,18 +223,110 @@ named_enum! {
     }
 }
 
-/// A consent prompt requested by the client (OpenID Connect Core §3.1.2.1 `prompt`).
+named_enum! {
+    /// How consent treats one scope of an API.
+    ScopeConsent, "scope consent setting" {
+        /// The rules of consent: remembered consent may cover it, first-party
+        /// clients may skip it (the default).
+        Default = "default",
+        /// A one-time scope (`transfer:funds`): asked on every interactive
+        /// request, from every client, never covered by a consent record and
+        /// never written into one; it never comes back through a refresh.
+        Always = "always",
+    }
+}
+
+/// The OpenID Connect `prompt` parameter of an authorization request, parsed
+/// (OpenID Connect Core §3.1.2.1): a set of `none`, `login`, `consent` and
+/// `select_account`.
 ///
-/// Only `consent` changes the decision; the host handles `login`,
-/// `select_account` and `none` itself.
+/// Only `consent` and `none` change the decision: `consent` asks the user
+/// again, whatever consent was remembered; `none` turns a decision that would
+/// ask into the error `consent_required`. The host handles `login` and
+/// `select_account` itself.
+///
+/// ```
+/// use scope_policy::Prompt;
+/// let prompt = Prompt::parse(" login  consent ")?;
+/// assert!(prompt.consent() && prompt.login() && !prompt.none());
+/// assert!(Prompt::parse("none login").is_err());
+/// assert!(Prompt::parse("").map(|p| p.is_empty())?);
+/// # Ok::<(), scope_policy::PromptError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Prompt {
+    bits: u8,
+}
+
+impl Prompt {
+    const NONE: u8 = 1;
+    const LOGIN: u8 = 2;
+    const CONSENT: u8 = 4;
+    const SELECT_ACCOUNT: u8 = 8;
+
+    /// Parses the raw parameter: values separated by spaces (runs, leading and
+    /// trailing spaces tolerated), each one of the four OIDC values; a
+    /// repeated value counts once. An empty parameter is the empty set.
+    ///
+    /// # Errors
+    ///
+    /// [`PromptError::UnknownValue`] for any other value, including one
+    /// joined by a separator other than a space (a TAB, a comma, `+`);
+    /// [`PromptError::NoneWithOthers`] when `none` comes with another value.
+    pub fn parse(raw: &str) -> Result<Prompt, PromptError> {
+        let mut bits = 0;
+        for value in raw.split(' ').filter(|value| !value.is_empty()) {
+            bits |= match value {
+                "none" => Prompt::NONE,
+                "login" => Prompt::LOGIN,
+                "consent" => Prompt::CONSENT,
+                "select_account" => Prompt::SELECT_ACCOUNT,
+                _ => return Err(PromptError::UnknownValue),
+            };
+        }
+        if bits & Prompt::NONE != 0 && bits != Prompt::NONE {
+            return Err(PromptError::NoneWithOthers);
+        }
+        Ok(Prompt { bits })
+    }
+
+    /// Whether no value was given.
+    pub const fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// `none`: the user must not be asked anything.
+    pub const fn none(self) -> bool {
+        self.bits & Prompt::NONE != 0
+    }
+
+    /// `login`: the host must authenticate the user again.
+    pub const fn login(self) -> bool {
+        self.bits & Prompt::LOGIN != 0
+    }
+
+    /// `consent`: the user must be asked for consent again.
+    pub const fn consent(self) -> bool {
+        self.bits & Prompt::CONSENT != 0
+    }
+
+    /// `select_account`: the host must let the user pick an account.
+    pub const fn select_account(self) -> bool {
+        self.bits & Prompt::SELECT_ACCOUNT != 0
+    }
+}
+
+/// Why a `prompt` parameter was refused (the request is `invalid_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
-pub enum Prompt {
-    /// No `prompt=consent`: remembered consent counts.
-    #[default]
-    Default,
-    /// `prompt=consent`: ask again, whatever consent was remembered.
-    Consent,
+pub enum PromptError {
+    /// A value other than `none`, `login`, `consent` and `select_account`,
+    /// or values joined by something other than spaces.
+    #[error("prompt holds a value other than none, login, consent and select_account")]
+    UnknownValue,
+    /// `none` together with another value (OpenID Connect Core §3.1.2.1).
+    #[error("prompt=none must stand alone")]
+    NoneWithOthers,
 }
 
 #[cfg(test)]
@@ -209,6 +345,42 @@ mod tests {
         assert_eq!("deny_all".parse::<ClientAccess>(), Ok(ClientAccess::DenyAll));
         assert_eq!("reject".parse::<UnknownScopes>(), Ok(UnknownScopes::Reject));
         assert_eq!("user".parse::<Subject>(), Ok(Subject::User));
+        assert_eq!("always".parse::<ScopeConsent>(), Ok(ScopeConsent::Always));
+    }
+
+    #[test]
+    fn grant_types_accept_the_device_urn_only_where_a_token_request_is_read() {
+        assert_eq!(Flow::from_grant_type(Flow::DEVICE_CODE_URN), Ok(Flow::DeviceCode));
+        assert!(Flow::DEVICE_CODE_URN.parse::<Flow>().is_err(), "documents use short names only");
+        assert!(Flow::from_grant_type("Device_Code").is_err(), "case-sensitive");
+        for flow in Flow::ALL {
+            assert_eq!(Flow::from_grant_type(flow.as_str()), Ok(*flow));
+        }
+    }
+
+    /// Whether a parsed prompt holds `none`, `login`, `consent`, `select_account`.
+    type Values = (bool, bool, bool, bool);
+
+    const PROMPTS: &[(&str, &str, Result<Values, PromptError>)] = &[
+        // about, raw, (none, login, consent, select_account)
+        ("empty is the empty set", "", Ok((false, false, false, false))),
+        ("spaces only are the empty set", "   ", Ok((false, false, false, false))),
+        ("none alone", "none", Ok((true, false, false, false))),
+        ("none twice is none alone", "none none", Ok((true, false, false, false))),
+        ("a set of values", " login  consent select_account ", Ok((false, true, true, true))),
+        ("none with another value", "none login", Err(PromptError::NoneWithOthers)),
+        ("an unknown value", "consent create", Err(PromptError::UnknownValue)),
+        ("a TAB is not a separator", "login\tconsent", Err(PromptError::UnknownValue)),
+        ("a comma is not a separator", "login,consent", Err(PromptError::UnknownValue)),
+        ("values are case-sensitive", "Consent", Err(PromptError::UnknownValue)),
+    ];
+
+    #[test]
+    fn prompt_values_are_a_set_separated_by_spaces() {
+        for (about, raw, expected) in PROMPTS {
+            let parsed = Prompt::parse(raw).map(|p| (p.none(), p.login(), p.consent(), p.select_account()));
+            assert_eq!(parsed, *expected, "{about}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use scope_policy::{
-    grant, ConsentRecord, Decision, Flow, GrantError, Policy, PolicyDocument, Prompt, Request, Scope, User,
+    grant, ConsentRecord, Decision, Flow, GrantError, Policy, PolicyDocument, Request, Scope, User,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -134,36 +134,28 @@ struct CaseRequest {
     #[serde(default)]
     prompt: Option<String>,
     #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
     original_scope: Option<String>,
+    #[serde(default)]
+    original_audience: Option<String>,
     #[serde(default)]
     now: Option<u64>,
 }
 
 impl CaseRequest {
     fn request(&self) -> Request<'_> {
-        let mut request = Request::new(&self.client_id).consents(&self.consents);
-        if let Some(flow) = self.flow {
-            request = request.flow(flow);
-        }
-        if let Some(audience) = &self.audience {
-            request = request.audience(audience);
-        }
-        if let Some(scope) = &self.scope {
-            request = request.scope(scope);
-        }
-        if let Some(user) = &self.user {
-            request = request.user(user);
-        }
-        if self.prompt.as_deref() == Some("consent") {
-            request = request.prompt(Prompt::Consent);
-        }
-        if let Some(original) = &self.original_scope {
-            request = request.original_scope(original);
-        }
-        if let Some(now) = self.now {
-            request = request.now(now);
-        }
-        request
+        Request::new(&self.client_id)
+            .flow(self.flow.unwrap_or(Flow::AuthorizationCode))
+            .consents(&self.consents)
+            .maybe_audience(self.audience.as_deref())
+            .maybe_scope(self.scope.as_deref())
+            .maybe_user(self.user.as_ref())
+            .maybe_prompt(self.prompt.as_deref())
+            .maybe_redirect_uri(self.redirect_uri.as_deref())
+            .maybe_original_scope(self.original_scope.as_deref())
+            .maybe_original_audience(self.original_audience.as_deref())
+            .maybe_now(self.now)
     }
 }
 
@@ -780,6 +772,11 @@ fn large_policy() -> Policy {
                 "grants": [{ "audience": LARGE, "subject": "user", "scopes": ["*"] }],
             },
             {
+                "client_id": "large-tv", "first_party": true, "kind": "native",
+                "grant_types": ["device_code", "refresh_token"],
+                "grants": [{ "audience": LARGE, "subject": "user", "scopes": ["*"] }],
+            },
+            {
                 "client_id": "sync-job", "kind": "machine_to_machine",
                 "grants": [{ "audience": LARGE, "subject": "client", "scopes": ["read:*"] }],
             },
@@ -825,15 +822,11 @@ fn tokens(policy: &Policy, user: &User, count: usize) -> Vec<String> {
 }
 
 fn record(client_id: &str, audience: &str, scopes: &[String], expires_at: Option<u64>) -> ConsentRecord {
-    ConsentRecord {
-        user_id: "user-42".to_owned(),
-        client_id: client_id.to_owned(),
-        audience: Some(audience.to_owned()),
-        scopes: scopes
-            .iter()
-            .map(|scope| Scope::new(scope).expect("a valid scope"))
-            .collect(),
-        expires_at,
+    let record = ConsentRecord::new("user-42", client_id, Some(audience))
+        .with_scopes(scopes.iter().map(|scope| Scope::new(scope).expect("a valid scope")));
+    match expires_at {
+        Some(expires_at) => record.with_expires_at(expires_at),
+        None => record,
     }
 }
 
@@ -868,6 +861,9 @@ fn large_policy_decisions(failures: &mut Vec<String>) {
     let repeated = format!("  {scope}   {scope} {scope}  ");
     let covered = consents("partner-app", &tokens, true);
     let uncovered = consents("partner-app", &tokens, false);
+    let (held, declined) = tokens.split_at(tokens.len() / 2);
+    let declining = [record("partner-app", LARGE, held, None)
+        .with_declined(declined.iter().map(|scope| Scope::new(scope).expect("a valid scope")))];
     let machine = ["openid".to_owned()]
         .into_iter()
         .chain(api_tokens.iter().take(15).cloned());
@@ -915,20 +911,67 @@ fn large_policy_decisions(failures: &mut Vec<String>) {
             base("partner-app")
                 .scope(&scope)
                 .consents(&covered)
-                .prompt(Prompt::Consent),
+                .prompt("consent"),
+            "consent",
+        ),
+        (
+            "third party, a record covers half and declines the rest",
+            base("partner-app").scope(&scope).consents(&declining),
+            "granted",
+        ),
+        (
+            "first party, prompt=login consent",
+            base("large-web").scope(&scope).prompt("login  consent"),
+            "consent",
+        ),
+        (
+            "first party, a verifiable https redirect",
+            base("large-web")
+                .scope(&scope)
+                .redirect_uri("https://app.example.com:8443/callback?x=1"),
+            "granted",
+        ),
+        (
+            "first party, a loopback redirect",
+            base("large-web").scope(&scope).redirect_uri("http://127.0.0.1:8080/cb"),
+            "consent",
+        ),
+        (
+            "first party, a percent-escaped loopback host",
+            base("large-web")
+                .scope(&scope)
+                .redirect_uri("https://%6c%6F%63%61%6C%68%6F%73%74.:443/cb"),
+            "consent",
+        ),
+        (
+            "first party, the device flow",
+            base("large-tv").flow(Flow::DeviceCode).scope(&scope),
             "consent",
         ),
         (
             "refresh: half of the original scope",
             base("large-web")
                 .flow(Flow::RefreshToken)
+                .original_audience(LARGE)
                 .original_scope(&scope)
                 .scope(&half),
             "granted",
         ),
         (
             "refresh: no scope asks the original",
-            base("large-web").flow(Flow::RefreshToken).original_scope(&scope),
+            base("large-web")
+                .flow(Flow::RefreshToken)
+                .original_audience(LARGE)
+                .original_scope(&scope),
+            "granted",
+        ),
+        (
+            "third-party refresh: the records are checked again",
+            base("partner-app")
+                .flow(Flow::RefreshToken)
+                .original_audience(LARGE)
+                .original_scope(&scope)
+                .consents(&covered),
             "granted",
         ),
         (

@@ -112,6 +112,7 @@ fn a_broken_policy_file_passes_only_when_every_listed_path_is_reported() {
     write("exact", r#"["apis[0].scopes[1].name"]"#);
     write("prefix", r#"["apis[0].scopes[1]"]"#);
     write("absent", r#"["apis[0].scopes[0]"]"#);
+    write("partial-segment", r#"["apis[0].sc"]"#);
     let (status, out, _) = run(std::slice::from_ref(&dir));
     assert_eq!(status, 1);
     assert!(
@@ -119,11 +120,35 @@ fn a_broken_policy_file_passes_only_when_every_listed_path_is_reported() {
         "{out}"
     );
     assert!(
+        out.contains("partial-segment.json") && out.contains("expected a problem at apis[0].sc,"),
+        "{out}"
+    );
+    assert!(
         !out.contains("exact.json") && !out.contains("prefix.json"),
         "{out}"
     );
-    assert!(out.ends_with("2 passed, 1 failed\n"), "{out}");
+    assert!(out.ends_with("2 passed, 2 failed\n"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+const PATHS: &[(&str, &str, bool)] = &[
+    // expected, reported, matches
+    ("apis[0].scopes[1].name", "apis[0].scopes[1].name", true),
+    ("apis[0].scopes[1]", "apis[0].scopes[1].name", true),
+    ("apis[0]", "apis[0].scopes[1].name", true),
+    ("clients[0].grant_types", "clients[0].grant_types[1]", true),
+    ("apis[0].sc", "apis[0].scopes[0].name", false),
+    ("roles[1]", "roles[10].name", false),
+    ("roles[1].inherits", "roles[1].inherits_x", false),
+    ("apis[0].scopes[1].name", "apis[0].scopes[1]", false),
+    ("", "anything", false),
+];
+
+#[test]
+fn expected_policy_error_paths_match_whole_segments_only() {
+    for (expected, reported, matches) in PATHS {
+        assert_eq!(runner::within(expected, reported), *matches, "{expected:?} in {reported:?}");
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use common::{policy, policy_errors, policy_toml, Case, Expect, Outcome};
 use scope_policy::{
     ClientAccess, ClientKind, DenyReason, ErrorCode, Flow, Limits, LoadError, Policy, PolicyDocument,
-    Problem, Prompt, Request, ScopeDocument, Subject, UnknownScopes, User, UserAccess,
+    Problem, Request, ScopeDocument, Subject, UnknownScopes, User, UserAccess,
 };
 
 /// The name of a problem's variant, for tables.
@@ -727,6 +727,8 @@ fn a_document_built_in_code_is_checked_the_same_way() {
     document.apis[0].scopes.push(ScopeDocument {
         name: "profile".to_owned(),
         description: String::new(),
+        consent: "default".to_owned(),
+        required: false,
     });
     document.settings.unknown_scopes = "Reject".to_owned();
     let errors = Policy::from_document(document).unwrap_err();
@@ -1091,7 +1093,7 @@ const BOTH_FORMATS: &[Case] = &[
         client: "partner",
         roles: &["organizer"],
         consents: &[("alice", "partner", Some(EVENTS), &["openid", "view:events"], None)],
-        prompt: Prompt::Consent,
+        prompt: Some("consent"),
         ..WEB
     },
     Case {

@@ -12,13 +12,14 @@ use common::{
 };
 use scope_policy::{
     grant, Api, Client, ConsentPrompt, ConsentRecord, Decision, DenyReason, ErrorCode, Flow, Grant,
-    GrantError, LoadError, Policy, PolicyDocument, PolicyError, PolicyErrors, Problem, Prompt, PromptScope,
+    GrantError, LoadError, Policy, PolicyDocument, PolicyError, PolicyErrors, Problem, PromptScope,
     Request, Role, Scope, ScopeError, ScopeParam, User, Verdict,
 };
 
 use common::Expect::{Error, Grant as Granted, Prompt as Asks};
 use scope_policy::DenyReason::{
-    ConsentDenied, NoAudience, NotGrantedToClient, NotPermitted, OfflineAccessNotAllowed, RequiresUser,
+    ConsentDenied, ConsentMissing, NoAudience, NotGrantedToClient, NotPermitted, OfflineAccessNotAllowed,
+    RequiresUser,
     Undefined,
 };
 
@@ -184,7 +185,7 @@ const CALENDAR_CASES: &[Case] = &[
     Case {
         about: "prompt=consent asks again despite a remembered consent",
         consents: &[("alice", "calendar-partner", Some(CALENDAR_API), BOTH, None)],
-        prompt: Prompt::Consent,
+        prompt: Some("consent"),
         expect: Asks(&[], BOTH, &[]),
         ..PARTNER
     },
@@ -380,7 +381,7 @@ fn approving_nothing_denies_every_prompt_scope_but_keeps_what_was_covered() {
 }
 
 #[test]
-fn incremental_consent_accumulates_every_matching_unexpired_record_in_the_new_one() {
+fn incremental_consent_accumulates_every_matching_unexpired_record_and_keeps_the_earliest_expiry() {
     let policy = policy(CALENDAR);
     let alice = User::new("alice");
     let stored = [
@@ -441,12 +442,14 @@ fn incremental_consent_accumulates_every_matching_unexpired_record_in_the_new_on
             new.audience.as_deref(),
             new.expires_at
         ),
-        ("alice", "calendar-partner", Some(CALENDAR_API), None)
+        ("alice", "calendar-partner", Some(CALENDAR_API), Some(5_000)),
+        "the new record lapses with the earliest matching record it replaces"
     );
+    assert!(new.declined.is_empty());
 }
 
 #[test]
-fn prompt_consent_asks_again_and_the_new_record_still_keeps_what_was_remembered() {
+fn prompt_consent_asks_again_and_unticking_withdraws_what_was_remembered() {
     let policy = policy(CALENDAR);
     let alice = User::new("alice");
     let stored = [record(
@@ -461,13 +464,16 @@ fn prompt_consent_asks_again_and_the_new_record_still_keeps_what_was_remembered(
         .scope(READ_WRITE)
         .user(&alice)
         .consents(&stored)
-        .prompt(Prompt::Consent);
+        .prompt("consent");
     let prompt = prompt(&policy, &request);
     assert_eq!(prompt_scopes(&prompt), BOTH);
     let grant = prompt.approve(["write:appointments"]).unwrap();
     assert_eq!(scopes(&grant), ["write:appointments"]);
     assert_eq!(denied(&grant), [("read:appointments", ConsentDenied)]);
-    assert_eq!(record_set(grant.consent_record().unwrap()), BOTH);
+    let new = grant.consent_record().unwrap();
+    assert_eq!(record_set(new), ["write:appointments"], "the latest answer wins");
+    let declined: Vec<&str> = new.declined.iter().map(|s| s.as_str()).collect();
+    assert_eq!(declined, ["read:appointments"], "and is not asked again");
 }
 
 #[test]
@@ -591,10 +597,13 @@ const PAYMENTS: Case = Case {
     scope: Some("read:balance transfer:funds"),
     ..Case::BASE
 };
+/// A refresh by the third-party payments app, whose record holds both scopes.
 const REFRESH: Case = Case {
     flow: Flow::RefreshToken,
+    original_audience: PAYMENTS.audience,
     scope: None,
     original_scope: Some("read:balance transfer:funds"),
+    consents: &[("alice", "payments-app", Some(BANK_API), BANK_BOTH, None)],
     ..PAYMENTS
 };
 const BANK_BOTH: &[&str] = &["read:balance", "transfer:funds"];
@@ -627,7 +636,7 @@ const BANK_CASES: &[Case] = &[
     Case {
         about: "prompt=consent asks again despite a remembered consent",
         consents: &[("alice", "payments-app", Some(BANK_API), BANK_BOTH, None)],
-        prompt: Prompt::Consent,
+        prompt: Some("consent"),
         expect: Asks(&[], BANK_BOTH, &[]),
         ..PAYMENTS
     },
@@ -642,8 +651,27 @@ const BANK_CASES: &[Case] = &[
         ..PAYMENTS
     },
     Case {
-        about: "a refresh asks no consent and, with no scope, keeps the original scope",
+        about: "a refresh asks no consent and, with no scope, keeps what the record still holds",
         expect: Granted(BANK_BOTH, &[]),
+        ..REFRESH
+    },
+    Case {
+        about: "a refresh after the user withdrew transfers loses them: consent_missing",
+        consents: &[("alice", "payments-app", Some(BANK_API), &["read:balance"], None)],
+        expect: Granted(&["read:balance"], &[("transfer:funds", ConsentMissing)]),
+        ..REFRESH
+    },
+    Case {
+        about: "a refresh whose record expired keeps nothing",
+        consents: &[("alice", "payments-app", Some(BANK_API), BANK_BOTH, Some(100))],
+        now: Some(100),
+        expect: Granted(&[], &[("read:balance", ConsentMissing), ("transfer:funds", ConsentMissing)]),
+        ..REFRESH
+    },
+    Case {
+        about: "a refresh with only another client's record keeps nothing",
+        consents: &[("alice", "other-app", Some(BANK_API), BANK_BOTH, None)],
+        expect: Granted(&[], &[("read:balance", ConsentMissing), ("transfer:funds", ConsentMissing)]),
         ..REFRESH
     },
     Case {
@@ -750,6 +778,7 @@ fn a_refresh_never_grants_beyond_the_original_scope() {
         let request = Request::new("payments-app")
             .flow(Flow::RefreshToken)
             .audience(BANK_API)
+            .original_audience(BANK_API)
             .scope(raw)
             .original_scope(original)
             .user(&alice);
@@ -956,6 +985,7 @@ const EVENTS_CASES: &[Case] = &[
     Case {
         about: "a refresh checks the roles again: a participant no longer organizes",
         flow: Flow::RefreshToken,
+        original_audience: EVENTS_APP.audience,
         roles: &["participant"],
         scope: None,
         original_scope: Some("create:events view:events"),
@@ -1315,7 +1345,7 @@ fn client_credentials_never_ask_for_consent_even_with_prompt_consent() {
         .flow(Flow::ClientCredentials)
         .audience(IMAGING)
         .scope("read:images")
-        .prompt(Prompt::Consent);
+        .prompt("consent");
     assert_eq!(scopes(&granted(&policy, &request)), ["read:images"]);
 }
 
@@ -1428,6 +1458,7 @@ const CONTACTS_CASES: &[Case] = &[
         about: "a client without the refresh_token grant type cannot refresh",
         client: "contacts-kiosk",
         flow: Flow::RefreshToken,
+        original_audience: SPA.audience,
         scope: None,
         original_scope: Some("openid"),
         expect: Error(ErrorCode::UnauthorizedClient),
@@ -1511,6 +1542,7 @@ const TOKEN_RESPONSES: &[(&str, Case, &str, bool, bool)] = &[
         "a refresh without a scope parameter is compared with the original scope",
         Case {
             flow: Flow::RefreshToken,
+            original_audience: SPA.audience,
             scope: None,
             original_scope: Some("openid offline_access read:contacts"),
             ..SPA
@@ -1520,21 +1552,23 @@ const TOKEN_RESPONSES: &[(&str, Case, &str, bool, bool)] = &[
         true,
     ),
     (
-        "a narrowed refresh is compared with its scope parameter",
+        "a narrowed refresh is compared with its scope parameter, and keeps its refresh token",
         Case {
             flow: Flow::RefreshToken,
+            original_audience: SPA.audience,
             scope: Some("read:contacts"),
             original_scope: Some("openid offline_access read:contacts"),
             ..SPA
         },
         "read:contacts",
         false,
-        false,
+        true,
     ),
     (
         "a refresh that loses a scope the API no longer defines changes the scope",
         Case {
             flow: Flow::RefreshToken,
+            original_audience: SPA.audience,
             scope: None,
             original_scope: Some("read:contacts export:contacts"),
             ..SPA
@@ -1577,6 +1611,7 @@ fn token_responses() {
         if let Some(original) = case.original_scope {
             request = request.original_scope(original);
         }
+        request = request.maybe_original_audience(case.original_audience);
         let grant = match policy.grant(&request) {
             Ok(Decision::Granted(grant)) => grant,
             other => panic!("{about}: expected a grant, got {:?}", Outcome::of(other)),
@@ -1672,6 +1707,7 @@ const REQUEST_CHECKS: &[Case] = &[
     Case {
         about: "3. a refresh without a user is invalid_request",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         user: None,
         original_scope: Some("openid read:contacts"),
         expect: Error(ErrorCode::InvalidRequest),
@@ -1680,6 +1716,7 @@ const REQUEST_CHECKS: &[Case] = &[
     Case {
         about: "3. a refresh without its original scope is invalid_request, before the bad scope",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         scope: Some("a\tb"),
         expect: Error(ErrorCode::InvalidRequest),
         ..STRICT_SPA
@@ -1788,22 +1825,25 @@ const REQUEST_CHECKS: &[Case] = &[
     Case {
         about: "8. a malformed original scope is invalid_scope",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         scope: None,
         original_scope: Some("openid\nread:contacts"),
         expect: Error(ErrorCode::InvalidScope),
         ..STRICT_SPA
     },
     Case {
-        about: "8. an original scope over max_scope_length is invalid_scope",
+        about: "8. an original scope is not held to max_scope_length: it comes from the host's store",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         scope: Some("openid"),
         original_scope: Some("openid read:contacts delete:contacts email"),
-        expect: Error(ErrorCode::InvalidScope),
+        expect: Granted(&["openid"], &[]),
         ..STRICT_SPA
     },
     Case {
         about: "8. a refresh that widens the original scope is invalid_scope",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         original_scope: Some("openid"),
         expect: Error(ErrorCode::InvalidScope),
         ..STRICT_SPA
@@ -1811,6 +1851,7 @@ const REQUEST_CHECKS: &[Case] = &[
     Case {
         about: "8. a refresh within the original scope passes every check",
         flow: Flow::RefreshToken,
+        original_audience: STRICT_SPA.audience,
         original_scope: Some("openid read:contacts offline_access"),
         expect: Granted(&["openid", "read:contacts"], &[]),
         ..STRICT_SPA
@@ -1861,7 +1902,7 @@ fn request_level_errors_name_the_failed_check() {
         ),
         (
             "missing original scope",
-            spa().flow(Flow::RefreshToken).user(&alice),
+            spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API).user(&alice),
             |e| matches!(e, GrantError::MissingOriginalScope),
         ),
         ("bad byte", spa().user(&alice).scope("openid x\u{7f}"), |e| {
@@ -1902,7 +1943,7 @@ fn request_level_errors_name_the_failed_check() {
             "original scope",
             spa()
                 .user(&alice)
-                .flow(Flow::RefreshToken)
+                .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
                 .original_scope("\"x\""),
             |e| {
                 matches!(
@@ -1915,7 +1956,7 @@ fn request_level_errors_name_the_failed_check() {
             "widened",
             spa()
                 .user(&alice)
-                .flow(Flow::RefreshToken)
+                .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
                 .original_scope("openid")
                 .scope("openid read:contacts"),
             |e| matches!(e, GrantError::ScopeWidened { scope } if scope == "read:contacts"),
@@ -2021,7 +2062,7 @@ fn descriptions_are_safe_and_never_echo_the_request() {
         ),
         (
             "missing original scope",
-            refused(&strict, &spa().flow(Flow::RefreshToken)),
+            refused(&strict, &spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API)),
         ),
         ("bad scope", refused(&strict, &spa().scope(HOSTILE))),
         (
@@ -2043,14 +2084,14 @@ fn descriptions_are_safe_and_never_echo_the_request() {
         ),
         (
             "original scope",
-            refused(&lenient, &spa().flow(Flow::RefreshToken).original_scope(HOSTILE)),
+            refused(&lenient, &spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API).original_scope(HOSTILE)),
         ),
         (
             "scope widened",
             refused(
                 &lenient,
                 &spa()
-                    .flow(Flow::RefreshToken)
+                    .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
                     .original_scope("openid")
                     .scope("<script>alert(1)</script>"),
             ),

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use scope_policy::{ConsentRecord, Decision, Flow, Grant, Policy, Prompt, Request, User};
-use serde::Deserialize;
+use scope_policy::{ConsentRecord, Decision, Flow, Grant, Policy, Request, User};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 /// A case file: one policy and its cases, or a broken policy and the paths of its problems.
@@ -21,7 +21,7 @@ pub struct CaseFile {
     /// The cases, for a policy that builds.
     #[serde(default)]
     pub cases: Option<Vec<Case>>,
-    /// The paths a broken policy must report (each equal to or a prefix of a reported path).
+    /// The paths a broken policy must report (each equal to, or a whole-segment prefix of, a reported path).
     #[serde(default)]
     pub expect_policy_errors: Option<Vec<String>>,
 }
@@ -49,7 +49,7 @@ pub struct Case {
 #[serde(deny_unknown_fields)]
 pub struct CaseRequest {
     client_id: String,
-    #[serde(default = "authorization_code")]
+    #[serde(default = "authorization_code", deserialize_with = "grant_type")]
     flow: Flow,
     #[serde(default)]
     audience: Option<String>,
@@ -59,10 +59,15 @@ pub struct CaseRequest {
     user: Option<User>,
     #[serde(default)]
     consents: Vec<ConsentRecord>,
+    /// The raw OIDC `prompt` parameter.
     #[serde(default)]
-    prompt: Option<CasePrompt>,
+    prompt: Option<String>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
     #[serde(default)]
     original_scope: Option<String>,
+    #[serde(default)]
+    original_audience: Option<String>,
     #[serde(default)]
     now: Option<u64>,
 }
@@ -71,11 +76,15 @@ fn authorization_code() -> Flow {
     Flow::AuthorizationCode
 }
 
-/// The only `prompt` value a case may name.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum CasePrompt {
-    Consent,
+/// A flow as a token request names it: the short names, or RFC 8628's URN.
+fn grant_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Flow, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    Flow::from_grant_type(&name).map_err(serde::de::Error::custom)
+}
+
+/// Reads a key that may be `null`: absent is `None`, `null` is `Some(None)`.
+fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(deserializer).map(Some)
 }
 
 /// The expected outcome; every key optional.
@@ -87,7 +96,17 @@ pub struct Expect {
     #[serde(default)]
     consent: Option<BTreeSet<String>>,
     #[serde(default)]
+    consent_required_scopes: Option<BTreeSet<String>>,
+    #[serde(default)]
     consent_record: Option<BTreeSet<String>>,
+    #[serde(default)]
+    consent_declined: Option<BTreeSet<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    consent_expires_at: Option<Option<u64>>,
+    #[serde(default)]
+    unverifiable_redirect: Option<bool>,
+    #[serde(default)]
+    permissions: Option<BTreeSet<String>>,
     #[serde(default)]
     denied: Option<BTreeMap<String, String>>,
     #[serde(default)]
@@ -103,11 +122,22 @@ pub struct Expect {
 struct Got {
     granted: Option<BTreeSet<String>>,
     consent: BTreeSet<String>,
-    consent_record: Option<BTreeSet<String>>,
+    consent_required_scopes: BTreeSet<String>,
+    record: Option<GotRecord>,
+    unverifiable_redirect: Option<bool>,
+    permissions: Option<BTreeSet<String>>,
     denied: BTreeMap<String, String>,
     error: Option<String>,
     scope_changed: Option<bool>,
     refresh_token: Option<bool>,
+}
+
+/// The new consent record of an approval.
+#[derive(Debug)]
+struct GotRecord {
+    scopes: BTreeSet<String>,
+    declined: BTreeSet<String>,
+    expires_at: Option<u64>,
 }
 
 /// A case that did not come out as expected.
@@ -204,7 +234,7 @@ pub fn run_file(file: &Path, case_file: &CaseFile, report: &mut Report) {
                 let paths = error.paths();
                 expected
                     .iter()
-                    .filter(|want| !paths.iter().any(|path| path.starts_with(want.as_str())))
+                    .filter(|want| !paths.iter().any(|path| within(want, path)))
                     .map(|want| format!("policy errors: expected a problem at {want}, got {paths:?}"))
                     .collect()
             }
@@ -228,6 +258,17 @@ pub fn run_file(file: &Path, case_file: &CaseFile, report: &mut Report) {
     }
 }
 
+/// Whether the problem reported at `path` is at `expected` or inside it:
+/// `expected` is `path` or a prefix of it that ends at a segment boundary, so
+/// `apis[1]` holds `apis[1].audience` but `apis[0].sc` does not hold
+/// `apis[0].scopes[0].name`, nor `roles[1]` hold `roles[10]`.
+pub fn within(expected: &str, path: &str) -> bool {
+    match path.strip_prefix(expected) {
+        Some(rest) => rest.is_empty() || rest.starts_with('.') || rest.starts_with('['),
+        None => false,
+    }
+}
+
 fn record(report: &mut Report, file: &Path, case: &str, differences: Vec<String>) {
     if differences.is_empty() {
         report.passed += 1;
@@ -243,31 +284,29 @@ fn record(report: &mut Report, file: &Path, case: &str, differences: Vec<String>
 /// Makes the case's decision, answering a consent prompt when the case has an answer.
 fn decide(policy: &Policy, case: &Case) -> Got {
     let r = &case.request;
-    let mut request = Request::new(&r.client_id).flow(r.flow).consents(&r.consents);
-    if let Some(audience) = &r.audience {
-        request = request.audience(audience);
-    }
-    if let Some(scope) = &r.scope {
-        request = request.scope(scope);
-    }
-    if let Some(user) = &r.user {
-        request = request.user(user);
-    }
-    if let Some(CasePrompt::Consent) = r.prompt {
-        request = request.prompt(Prompt::Consent);
-    }
-    if let Some(original) = &r.original_scope {
-        request = request.original_scope(original);
-    }
-    if let Some(now) = r.now {
-        request = request.now(now);
-    }
+    let request = Request::new(&r.client_id)
+        .flow(r.flow)
+        .consents(&r.consents)
+        .maybe_audience(r.audience.as_deref())
+        .maybe_scope(r.scope.as_deref())
+        .maybe_user(r.user.as_ref())
+        .maybe_prompt(r.prompt.as_deref())
+        .maybe_redirect_uri(r.redirect_uri.as_deref())
+        .maybe_original_scope(r.original_scope.as_deref())
+        .maybe_original_audience(r.original_audience.as_deref())
+        .maybe_now(r.now);
     let mut got = Got::default();
     let answered = match policy.grant(&request) {
         Err(error) => Err(error),
         Ok(Decision::Granted(grant)) => Ok(grant),
         Ok(Decision::ConsentRequired(prompt)) => {
             got.consent = prompt.scopes().map(|s| s.scope().to_owned()).collect();
+            got.consent_required_scopes = prompt
+                .scopes()
+                .filter(|s| s.required())
+                .map(|s| s.scope().to_owned())
+                .collect();
+            got.unverifiable_redirect = Some(prompt.unverifiable_redirect());
             got.denied = prompt
                 .denied()
                 .map(|(s, reason)| (s.to_owned(), reason.to_string()))
@@ -292,9 +331,13 @@ fn fill(got: &mut Got, grant: &Grant<'_>) {
         .denied()
         .map(|(s, reason)| (s.to_owned(), reason.to_string()))
         .collect();
-    got.consent_record = grant
-        .consent_record()
-        .map(|r| r.scopes.iter().map(|s| s.to_string()).collect());
+    got.record = grant.consent_record().map(|r| GotRecord {
+        scopes: r.scopes.iter().map(|s| s.to_string()).collect(),
+        declined: r.declined.iter().map(|s| s.to_string()).collect(),
+        expires_at: r.expires_at,
+    });
+    got.permissions = Some(grant.permissions().into_iter().map(str::to_owned).collect());
+    got.unverifiable_redirect = Some(grant.unverifiable_redirect());
     got.scope_changed = Some(grant.scope_changed());
     got.refresh_token = Some(grant.refresh_token());
 }
@@ -326,12 +369,27 @@ fn compare(expect: &Expect, got: &Got) -> Vec<String> {
     if let Some(want) = &expect.consent {
         check("consent", format!("{want:?}"), format!("{:?}", got.consent));
     }
+    if let Some(want) = &expect.consent_required_scopes {
+        let have = format!("{:?}", got.consent_required_scopes);
+        check("consent_required_scopes", format!("{want:?}"), have);
+    }
+    let record = |part: fn(&GotRecord) -> String| got.record.as_ref().map_or("no record".into(), part);
     if let Some(want) = &expect.consent_record {
-        let have = got
-            .consent_record
-            .as_ref()
-            .map_or("no record".into(), |r| format!("{r:?}"));
-        check("consent_record", format!("{want:?}"), have);
+        check("consent_record", format!("{want:?}"), record(|r| format!("{:?}", r.scopes)));
+    }
+    if let Some(want) = &expect.consent_declined {
+        check("consent_declined", format!("{want:?}"), record(|r| format!("{:?}", r.declined)));
+    }
+    if let Some(want) = &expect.consent_expires_at {
+        check("consent_expires_at", format!("{want:?}"), record(|r| format!("{:?}", r.expires_at)));
+    }
+    if let Some(want) = expect.unverifiable_redirect {
+        let have = got.unverifiable_redirect.map_or("no decision".into(), |b| b.to_string());
+        check("unverifiable_redirect", want.to_string(), have);
+    }
+    if let Some(want) = &expect.permissions {
+        let have = got.permissions.as_ref().map_or("no grant".into(), |p| format!("{p:?}"));
+        check("permissions", format!("{want:?}"), have);
     }
     for (scope, want) in expect.denied.iter().flatten() {
         let have = got

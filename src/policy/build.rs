@@ -5,12 +5,15 @@ use std::collections::HashMap;
 
 use indexmap::map::Entry;
 
-use super::{Api, Client, Map, Policy, Role};
+use super::{Api, Client, Definition, Map, Policy, Role};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
+use crate::metadata::Metadata;
 use crate::scope::{check_token, is_oidc_scope, Limits, Scope};
 use crate::scope_set::ScopeSet;
-use crate::vocab::{ClientAccess, ClientKind, Flow, Subject, UnknownScopes, UnknownValue, UserAccess};
+use crate::vocab::{
+    ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UnknownValue, UserAccess,
+};
 
 /// Collects problems while the document is walked in order.
 #[derive(Debug, Default)]
@@ -44,6 +47,14 @@ impl Builder {
             max_scope_length: settings.max_scope_length,
             max_scope_tokens: settings.max_scope_tokens,
         };
+        let consent_lifetime = settings.consent_lifetime.and_then(|seconds| {
+            let positive = u64::try_from(seconds).ok().filter(|&seconds| seconds > 0);
+            if positive.is_none() {
+                let problem = Problem::InvalidConsentLifetime { value: seconds };
+                self.report("settings.consent_lifetime".to_owned(), problem);
+            }
+            positive
+        });
 
         let apis = self.apis(&document.apis);
         let default_audience = settings.default_audience.as_deref().and_then(|audience| {
@@ -70,10 +81,18 @@ impl Builder {
             unknown_scopes,
             default_audience,
             limits,
+            consent_lifetime,
             apis,
             roles,
             clients,
         })
+    }
+
+    /// Checks that no metadata key is empty.
+    fn metadata(&mut self, metadata: &Metadata, path: impl FnOnce() -> String) {
+        if metadata.iter().any(|(key, _)| key.is_empty()) {
+            self.report(path(), Problem::Empty { what: "metadata key" });
+        }
     }
 
     fn apis(&mut self, documents: &[ApiDocument]) -> Map<Box<str>, Api> {
@@ -98,10 +117,11 @@ impl Builder {
             let user_access = self.named(&doc.user_access, || format!("{at}.user_access"));
             let client_access = self.named(&doc.client_access, || format!("{at}.client_access"));
 
-            let mut scopes: Map<Scope, Box<str>> =
+            let mut scopes: Map<Scope, Definition> =
                 Map::with_capacity_and_hasher(doc.scopes.len(), Default::default());
             for (j, definition) in doc.scopes.iter().enumerate() {
                 let path = || format!("{at}.scopes[{j}].name");
+                let consent = self.named(&definition.consent, || format!("{at}.scopes[{j}].consent"));
                 let Some(scope) = self.scope_name(&definition.name, path) else {
                     continue;
                 };
@@ -115,16 +135,26 @@ impl Builder {
                         self.report(path(), problem);
                     }
                     Entry::Vacant(entry) => {
-                        entry.insert(definition.description.as_str().into());
+                        entry.insert(Definition {
+                            description: definition.description.as_str().into(),
+                            // An unknown value was reported; the build fails.
+                            consent: consent.unwrap_or(ScopeConsent::Always),
+                            required: definition.required,
+                        });
                     }
                 }
             }
 
+            self.metadata(&doc.metadata, || format!("{at}.metadata"));
+            let has_always = scopes
+                .values()
+                .any(|definition| definition.consent == ScopeConsent::Always);
             let mut api = Api {
                 index: apis.len(),
                 audience: doc.audience.as_str().into(),
                 name: doc.name.as_deref().unwrap_or(&doc.audience).into(),
                 scopes,
+                has_always,
                 rbac: doc.rbac,
                 allow_skipping_consent: doc.allow_skipping_consent,
                 allow_offline_access: doc.allow_offline_access,
@@ -132,6 +162,7 @@ impl Builder {
                 user_access: user_access.unwrap_or(UserAccess::DenyAll),
                 client_access: client_access.unwrap_or(ClientAccess::DenyAll),
                 default_scopes: Box::new([]),
+                metadata: doc.metadata.clone(),
             };
             let mut defaults = ScopeSet::with_len(api.scopes.len());
             for (k, scope) in doc.default_scopes.iter().enumerate() {
@@ -395,10 +426,17 @@ impl Builder {
             match &doc.grant_types {
                 Some(written) => {
                     for (k, name) in written.iter().enumerate() {
-                        if let Some(flow) = self.named(name, || format!("{at}.grant_types[{k}]")) {
-                            if !grant_types.contains(&flow) {
-                                grant_types.push(flow);
-                            }
+                        let path = || format!("{at}.grant_types[{k}]");
+                        let Some(flow) = self.named(name, path) else {
+                            continue;
+                        };
+                        // RFC 6749 §2.1: a public client cannot keep the secret
+                        // that client credentials authenticate with.
+                        if let Some(kind) = kind.filter(|kind| kind.is_public() && flow == Flow::ClientCredentials) {
+                            self.report(path(), Problem::PublicClientCredentials { kind });
+                        }
+                        if !grant_types.contains(&flow) {
+                            grant_types.push(flow);
                         }
                     }
                 }
@@ -443,6 +481,7 @@ impl Builder {
             }
             user_grants.sort_by_key(|(api, _)| *api);
             client_grants.sort_by_key(|(api, _)| *api);
+            self.metadata(&doc.metadata, || format!("{at}.metadata"));
 
             let client = Client {
                 client_id: doc.client_id.as_str().into(),
@@ -452,6 +491,7 @@ impl Builder {
                 grant_types: grant_types.into_boxed_slice(),
                 user_grants: user_grants.into_boxed_slice(),
                 client_grants: client_grants.into_boxed_slice(),
+                metadata: doc.metadata.clone(),
             };
             clients.entry(doc.client_id.as_str().into()).or_insert(client);
         }
@@ -647,11 +687,14 @@ const FIELD_ORDER: &[&str] = &[
     "default_audience",
     "max_scope_length",
     "max_scope_tokens",
+    "consent_lifetime",
     "apis",
     "audience",
     "client_id",
     "name",
     "description",
+    "consent",
+    "required",
     "first_party",
     "kind",
     "grant_types",
@@ -669,6 +712,7 @@ const FIELD_ORDER: &[&str] = &[
     "scope",
     "clients",
     "grants",
+    "metadata",
 ];
 
 /// A sort key that puts problems in document order: each path segment by

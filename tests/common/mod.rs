@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use scope_policy::{
     ConsentPrompt, ConsentRecord, Decision, DenyReason, ErrorCode, Flow, Grant, GrantError, LoadError,
-    Policy, PolicyErrors, Prompt, Request, Scope, User,
+    Policy, PolicyErrors, Request, Scope, User,
 };
 
 /// Builds a policy from a JSON document that must be valid.
@@ -145,13 +145,23 @@ pub fn record(
     scopes: &[&str],
     expires_at: Option<u64>,
 ) -> ConsentRecord {
-    ConsentRecord {
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
-        audience: audience.map(str::to_owned),
-        scopes: scopes.iter().map(|token| scope(token)).collect(),
-        expires_at,
+    let record = ConsentRecord::new(user_id, client_id, audience).with_scopes(scopes.iter().map(|token| scope(token)));
+    match expires_at {
+        Some(expires_at) => record.with_expires_at(expires_at),
+        None => record,
     }
+}
+
+/// One stored consent record that also declines some scopes.
+#[track_caller]
+pub fn record_declining(
+    user_id: &str,
+    client_id: &str,
+    audience: Option<&str>,
+    scopes: &[&str],
+    declined: &[&str],
+) -> ConsentRecord {
+    record(user_id, client_id, audience, scopes, None).with_declined(declined.iter().map(|token| scope(token)))
 }
 
 /// A user with these roles.
@@ -253,8 +263,11 @@ pub struct Case {
     /// Direct permissions: audience and scope.
     pub permissions: &'static [(&'static str, &'static str)],
     pub consents: &'static [Rec],
-    pub prompt: Prompt,
+    /// The raw `prompt` parameter.
+    pub prompt: Option<&'static str>,
+    pub redirect_uri: Option<&'static str>,
     pub original_scope: Option<&'static str>,
+    pub original_audience: Option<&'static str>,
     pub now: Option<u64>,
     pub expect: Expect,
 }
@@ -271,8 +284,10 @@ impl Case {
         roles: &[],
         permissions: &[],
         consents: &[],
-        prompt: Prompt::Default,
+        prompt: None,
+        redirect_uri: None,
         original_scope: None,
+        original_audience: None,
         now: None,
         expect: Expect::Grant(&[], &[]),
     };
@@ -287,25 +302,17 @@ impl Case {
             })
         });
         let consents = records(self.consents);
-        let mut request = Request::new(self.client)
+        let request = Request::new(self.client)
             .flow(self.flow)
             .consents(&consents)
-            .prompt(self.prompt);
-        if let Some(audience) = self.audience {
-            request = request.audience(audience);
-        }
-        if let Some(raw) = self.scope {
-            request = request.scope(raw);
-        }
-        if let Some(user) = &user {
-            request = request.user(user);
-        }
-        if let Some(original) = self.original_scope {
-            request = request.original_scope(original);
-        }
-        if let Some(now) = self.now {
-            request = request.now(now);
-        }
+            .maybe_prompt(self.prompt)
+            .maybe_redirect_uri(self.redirect_uri)
+            .maybe_audience(self.audience)
+            .maybe_scope(self.scope)
+            .maybe_user(user.as_ref())
+            .maybe_original_scope(self.original_scope)
+            .maybe_original_audience(self.original_audience)
+            .maybe_now(self.now);
         Outcome::of(policy.grant(&request))
     }
 }
