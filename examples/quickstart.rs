@@ -6,10 +6,10 @@
 //!
 //! One authorization server hosts five APIs: a calendar, a bank, an events
 //! service with roles, a hospital's imaging archive and a contacts book. Each
-//! scenario below is one request; the output shows the decision and the
-//! reason for every scope that was refused.
+//! scenario below is one request; the output shows the decision, the reason
+//! for every scope that was refused, and the consent record to store.
 
-use scope_policy::{ConsentRecord, Decision, Flow, GrantError, Policy, Prompt, Request, User};
+use scope_policy::{ConsentRecord, Decision, Flow, GrantError, Policy, Request, User, Verdict};
 
 const POLICY: &str = r#"{
   "apis": [
@@ -17,8 +17,9 @@ const POLICY: &str = r#"{
       "scopes": [ { "name": "read:appointments", "description": "Read your appointments" },
                   { "name": "write:appointments", "description": "Create and edit your appointments" } ] },
     { "audience": "https://bank.example.com/api", "name": "Bank API", "allow_skipping_consent": false,
-      "scopes": [ { "name": "read:balance", "description": "Read your account balance" },
-                  { "name": "transfer:funds", "description": "Transfer funds from your account" } ] },
+      "scopes": [ { "name": "read:balance", "description": "Read your account balance", "required": true },
+                  { "name": "transfer:funds", "description": "Transfer funds from your account",
+                    "consent": "always" } ] },
     { "audience": "https://events.example.com/api", "name": "Events API", "rbac": true,
       "scopes": [ { "name": "view:events", "description": "View events" },
                   { "name": "create:events", "description": "Create events" },
@@ -42,6 +43,8 @@ const POLICY: &str = r#"{
     { "client_id": "payments-app", "name": "Online Payments", "kind": "regular_web" },
     { "client_id": "bank-app", "name": "Bank", "first_party": true, "kind": "native" },
     { "client_id": "events-web", "name": "Events", "first_party": true, "kind": "regular_web" },
+    { "client_id": "events-tv", "name": "Events on TV", "first_party": true, "kind": "native",
+      "grant_types": ["device_code", "refresh_token"] },
     { "client_id": "pacs-sync", "name": "PACS sync", "kind": "machine_to_machine",
       "grants": [ { "audience": "https://imaging.hospital.example/api", "subject": "client",
                     "scopes": ["read:*", "write:reports"] } ] },
@@ -66,114 +69,85 @@ enum Answer<'a> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = Policy::from_json(POLICY)?;
     let alice = User::new("alice");
-    let remembered = [ConsentRecord {
-        user_id: "alice".into(),
-        client_id: "calendar-partner".into(),
-        audience: Some(CALENDAR.into()),
-        scopes: vec!["read:appointments".parse()?],
-        expires_at: None,
-    }];
+    let remembered = [ConsentRecord::new("alice", "calendar-partner", Some(CALENDAR))
+        .with_scopes(["read:appointments".parse()?])];
+    let withdrawn = [ConsentRecord::new("alice", "calendar-partner", Some(CALENDAR))
+        .with_declined(["write:appointments".parse()?])];
     let organizer = User::new("olga").with_role("organizer");
     let participant = User::new("pat").with_role("participant");
     let both = "read:appointments write:appointments";
 
     println!("Calendar API");
-    let partner = Request::new("calendar-partner").audience(CALENDAR).user(&alice);
-    show(
-        "third-party app asks for the calendar",
-        &policy,
-        partner.scope(both),
-        None,
-    );
+    let partner = Request::new("calendar-partner").audience(CALENDAR).user(&alice).now(NOW);
+    show("third-party app asks for the calendar", &policy, partner.scope(both), None);
     let answer = Answer::Approve(&["read:appointments"]);
-    show(
-        "the user approves reading only",
-        &policy,
-        partner.scope(both),
-        Some(answer),
-    );
+    show("the user approves reading only", &policy, partner.scope(both), Some(answer));
     let request = partner.scope(both).consents(&remembered);
-    show(
-        "incremental consent: only the new scope is asked",
-        &policy,
-        request,
-        None,
-    );
-    let request = partner
-        .scope("read:appointments")
-        .consents(&remembered)
-        .prompt(Prompt::Consent);
-    show("prompt=consent asks again", &policy, request, None);
-    let first_party = Request::new("calendar-web")
-        .audience(CALENDAR)
-        .user(&alice)
-        .scope(both);
+    show("incremental consent: only the new scope is asked", &policy, request, None);
+    let request = partner.scope(both).consents(&withdrawn);
+    show("a scope the user declined is not asked again", &policy, request, None);
+    let request = partner.scope(both).consents(&remembered).prompt("consent");
+    let answer = Answer::Approve(&["write:appointments"]);
+    show("prompt=consent asks again; unticking withdraws", &policy, request, Some(answer));
+    let request = partner.scope(both).prompt("none");
+    show("prompt=none where the user must be asked", &policy, request, None);
+    let first_party = Request::new("calendar-web").audience(CALENDAR).user(&alice).scope(both);
     show("first-party app skips consent", &policy, first_party, None);
+    let request = first_party.redirect_uri("http://127.0.0.1:51234/callback");
+    show("...unless its redirect is a loopback address", &policy, request, None);
+    let refresh = Request::new("calendar-partner")
+        .flow(Flow::RefreshToken)
+        .original_audience(CALENDAR)
+        .original_scope(both)
+        .user(&alice)
+        .consents(&remembered);
+    show("a refresh keeps only what consent still holds", &policy, refresh, None);
+    let request = refresh.audience(BANK);
+    show("a refresh token never moves to another API", &policy, request, None);
 
     println!("\nBank API");
-    let payments = Request::new("payments-app").audience(BANK).user(&alice);
+    let payments = Request::new("payments-app").audience(BANK).user(&alice).now(NOW);
     let request = payments.scope("read:balance transfer:funds");
-    show(
-        "payment app: the user refuses",
-        &policy,
-        request,
-        Some(Answer::Deny),
-    );
-    let request = Request::new("bank-app")
-        .audience(BANK)
-        .user(&alice)
-        .scope("read:balance");
-    show(
-        "even the bank's own app must ask for this API",
-        &policy,
-        request,
-        None,
-    );
+    show("payment app: the user refuses", &policy, request, Some(Answer::Deny));
+    let answer = Answer::Approve(&["transfer:funds"]);
+    show("leaving out a required scope refuses it all", &policy, request, Some(answer));
+    let answer = Answer::Approve(&["read:balance", "transfer:funds"]);
+    show("transfers are one-time: never remembered", &policy, request, Some(answer));
+    let request = Request::new("bank-app").audience(BANK).user(&alice).scope("read:balance");
+    show("even the bank's own app must ask for this API", &policy, request, None);
 
     println!("\nEvents API (RBAC)");
     let scope = "openid view:events create:events delete:events";
     let events = Request::new("events-web").audience(EVENTS).scope(scope);
-    show(
-        "an organizer, through the inherited participant role",
-        &policy,
-        events.user(&organizer),
-        None,
-    );
+    let request = events.user(&organizer);
+    show("an organizer, through the inherited participant role", &policy, request, None);
     show("a participant", &policy, events.user(&participant), None);
+    let request = Request::new("events-tv")
+        .flow(Flow::DeviceCode)
+        .audience(EVENTS)
+        .scope("view:events")
+        .user(&participant);
+    show("the device flow always asks, even a first-party app", &policy, request, None);
 
     println!("\nImaging API (machine to machine)");
-    let sync = Request::new("pacs-sync")
-        .flow(Flow::ClientCredentials)
-        .audience(IMAGING);
+    let sync = Request::new("pacs-sync").flow(Flow::ClientCredentials).audience(IMAGING);
     show("no scope named: the whole client grant", &policy, sync, None);
-    show(
-        "beyond the grant, and an OIDC scope",
-        &policy,
-        sync.scope("openid read:studies delete:studies"),
-        None,
-    );
+    let request = sync.scope("openid read:studies delete:studies");
+    show("beyond the grant, and an OIDC scope", &policy, request, None);
     let request = Request::new("pacs-sync").flow(Flow::ClientCredentials);
     show("no audience at all", &policy, request, None);
 
     println!("\nContacts API (OIDC and API scopes together)");
     let scope = "openid profile offline_access read:contacts";
-    let request = Request::new("contacts-app")
-        .audience(CONTACTS)
-        .user(&alice)
-        .scope(scope);
+    let request = Request::new("contacts-app").audience(CONTACTS).user(&alice).scope(scope);
     show("a native app gets a refresh token", &policy, request, None);
-    let request = Request::new("contacts-widget")
-        .audience(CONTACTS)
-        .user(&alice)
-        .scope(scope);
-    show(
-        "a widget without the refresh_token grant type",
-        &policy,
-        request,
-        None,
-    );
+    let request = Request::new("contacts-widget").audience(CONTACTS).user(&alice).scope(scope);
+    show("a widget without the refresh_token grant type", &policy, request, None);
     Ok(())
 }
+
+/// The clock the scenarios run at, in unix seconds.
+const NOW: u64 = 1_800_000_000;
 
 /// Decides one request, answers a prompt if the scenario says how, and prints it all.
 fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answer<'_>>) {
@@ -186,7 +160,12 @@ fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answe
         (Decision::Granted(grant), _) => grant,
         (Decision::ConsentRequired(prompt), answer) => {
             for scope in prompt.scopes() {
-                println!("    ask   {:<24} \"{}\"", scope.scope(), scope.description());
+                let mark = if scope.required() { " (required)" } else { "" };
+                println!("    ask   {:<24} \"{}\"{mark}", scope.scope(), scope.description());
+            }
+            if prompt.unverifiable_redirect() {
+                let host = prompt.redirect_uri().and_then(scope_policy::redirect_host);
+                println!("    warn  the redirect to {} is not verifiable", host.unwrap_or_default());
             }
             for (scope, reason) in prompt.denied() {
                 println!("    deny  {scope:<24} {reason}");
@@ -203,13 +182,13 @@ fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answe
     };
     for (scope, verdict) in grant.verdicts() {
         match verdict {
-            scope_policy::Verdict::Granted => println!("    grant {scope}"),
-            scope_policy::Verdict::Denied(reason) => println!("    deny  {scope:<24} {reason}"),
+            Verdict::Denied(reason) => println!("    deny  {scope:<24} {reason}"),
+            _ => println!("    grant {scope}"),
         }
     }
     let record = grant
         .consent_record()
-        .map(|r| format!(", remember consent to {:?}", r.scopes));
+        .map(|r| format!(", store consent {} declining {}", names(&r.scopes), names(&r.declined)));
     println!(
         "    => scope {:?} for {}{}{}{}",
         grant.scope_string(),
@@ -226,6 +205,12 @@ fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answe
         },
         record.unwrap_or_default(),
     );
+}
+
+/// Scopes as a bracketed, space-separated list: `[read:a write:a]`.
+fn names(scopes: &[scope_policy::Scope]) -> String {
+    let names: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+    format!("[{}]", names.join(" "))
 }
 
 fn print_error(error: &GrantError) {
