@@ -11,26 +11,30 @@
 )]
 
 mod consent;
+mod decide;
 mod document;
 mod error;
 mod grant;
 mod metadata;
 mod policy;
+mod prompt;
 mod redirect;
 mod request;
 mod scope;
 mod scope_set;
 mod vocab;
 
+pub use consent::ConsentRecord;
+pub use decide::{grant, Decision};
 pub use document::{
     ApiDocument, ClientDocument, ClientGrantDocument, PermissionDocument, PolicyDocument, RoleDocument,
     ScopeDocument, SettingsDocument,
 };
 pub use error::{ErrorCode, GrantError, LoadError, PolicyError, PolicyErrors, Problem};
-pub use grant::{grant, ConsentPrompt, Decision, DenyReason, Grant, PromptScope, Verdict};
-pub use consent::ConsentRecord;
+pub use grant::{DenyReason, Grant, Verdict};
 pub use metadata::Metadata;
 pub use policy::{Api, Client, Policy, Role, ScopeDefinition};
+pub use prompt::{ConsentPrompt, PromptScope};
 pub use redirect::{is_verifiable_redirect, redirect_host};
 pub use request::{Permission, Request, User};
 pub use scope::{is_oidc_scope, Limits, Scope, ScopeError, ScopeParam, OFFLINE_ACCESS, OIDC_SCOPES};
