@@ -257,8 +257,11 @@ fn document(text: &str) -> PolicyDocument {
 }
 
 fn record(user_id: &str, client_id: &str, audience: &str, scopes: &[&str]) -> ConsentRecord {
-    ConsentRecord::new(user_id, client_id, Some(audience))
-        .with_scopes(scopes.iter().map(|scope| Scope::new(scope).expect("a valid scope")))
+    ConsentRecord::new(user_id, client_id, Some(audience)).with_scopes(
+        scopes
+            .iter()
+            .map(|scope| Scope::new(scope).expect("a valid scope")),
+    )
 }
 
 /// One representative request of each seed scenario.

@@ -78,59 +78,140 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let both = "read:appointments write:appointments";
 
     println!("Calendar API");
-    let partner = Request::new("calendar-partner").audience(CALENDAR).user(&alice).now(NOW);
-    show("third-party app asks for the calendar", &policy, partner.scope(both), None);
+    let partner = Request::new("calendar-partner")
+        .audience(CALENDAR)
+        .user(&alice)
+        .now(NOW);
+    show(
+        "third-party app asks for the calendar",
+        &policy,
+        partner.scope(both),
+        None,
+    );
     let answer = Answer::Approve(&["read:appointments"]);
-    show("the user approves reading only", &policy, partner.scope(both), Some(answer));
+    show(
+        "the user approves reading only",
+        &policy,
+        partner.scope(both),
+        Some(answer),
+    );
     let request = partner.scope(both).consents(&remembered);
-    show("incremental consent: only the new scope is asked", &policy, request, None);
+    show(
+        "incremental consent: only the new scope is asked",
+        &policy,
+        request,
+        None,
+    );
     let request = partner.scope(both).consents(&withdrawn);
-    show("a scope the user declined is not asked again", &policy, request, None);
+    show(
+        "a scope the user declined is not asked again",
+        &policy,
+        request,
+        None,
+    );
     let request = partner.scope(both).consents(&remembered).prompt("consent");
     let answer = Answer::Approve(&["write:appointments"]);
-    show("prompt=consent asks again; unticking withdraws", &policy, request, Some(answer));
+    show(
+        "prompt=consent asks again; unticking withdraws",
+        &policy,
+        request,
+        Some(answer),
+    );
     let request = partner.scope(both).prompt("none");
     show("prompt=none where the user must be asked", &policy, request, None);
-    let first_party = Request::new("calendar-web").audience(CALENDAR).user(&alice).scope(both);
+    let first_party = Request::new("calendar-web")
+        .audience(CALENDAR)
+        .user(&alice)
+        .scope(both);
     show("first-party app skips consent", &policy, first_party, None);
     let request = first_party.redirect_uri("http://127.0.0.1:51234/callback");
-    show("...unless its redirect is a loopback address", &policy, request, None);
+    show(
+        "...unless its redirect is a loopback address",
+        &policy,
+        request,
+        None,
+    );
     let refresh = Request::new("calendar-partner")
         .flow(Flow::RefreshToken)
         .original_audience(CALENDAR)
         .original_scope(both)
         .user(&alice)
         .consents(&remembered);
-    show("a refresh keeps only what consent still holds", &policy, refresh, None);
+    show(
+        "a refresh keeps only what consent still holds",
+        &policy,
+        refresh,
+        None,
+    );
     let request = refresh.audience(BANK);
-    show("a refresh token never moves to another API", &policy, request, None);
+    show(
+        "a refresh token never moves to another API",
+        &policy,
+        request,
+        None,
+    );
 
     println!("\nBank API");
     let payments = Request::new("payments-app").audience(BANK).user(&alice).now(NOW);
     let request = payments.scope("read:balance transfer:funds");
-    show("payment app: the user refuses", &policy, request, Some(Answer::Deny));
+    show(
+        "payment app: the user refuses",
+        &policy,
+        request,
+        Some(Answer::Deny),
+    );
     let answer = Answer::Approve(&["transfer:funds"]);
-    show("leaving out a required scope refuses it all", &policy, request, Some(answer));
+    show(
+        "leaving out a required scope refuses it all",
+        &policy,
+        request,
+        Some(answer),
+    );
     let answer = Answer::Approve(&["read:balance", "transfer:funds"]);
-    show("transfers are one-time: never remembered", &policy, request, Some(answer));
-    let request = Request::new("bank-app").audience(BANK).user(&alice).scope("read:balance");
-    show("even the bank's own app must ask for this API", &policy, request, None);
+    show(
+        "transfers are one-time: never remembered",
+        &policy,
+        request,
+        Some(answer),
+    );
+    let request = Request::new("bank-app")
+        .audience(BANK)
+        .user(&alice)
+        .scope("read:balance");
+    show(
+        "even the bank's own app must ask for this API",
+        &policy,
+        request,
+        None,
+    );
 
     println!("\nEvents API (RBAC)");
     let scope = "openid view:events create:events delete:events";
     let events = Request::new("events-web").audience(EVENTS).scope(scope);
     let request = events.user(&organizer);
-    show("an organizer, through the inherited participant role", &policy, request, None);
+    show(
+        "an organizer, through the inherited participant role",
+        &policy,
+        request,
+        None,
+    );
     show("a participant", &policy, events.user(&participant), None);
     let request = Request::new("events-tv")
         .flow(Flow::DeviceCode)
         .audience(EVENTS)
         .scope("view:events")
         .user(&participant);
-    show("the device flow always asks, even a first-party app", &policy, request, None);
+    show(
+        "the device flow always asks, even a first-party app",
+        &policy,
+        request,
+        None,
+    );
 
     println!("\nImaging API (machine to machine)");
-    let sync = Request::new("pacs-sync").flow(Flow::ClientCredentials).audience(IMAGING);
+    let sync = Request::new("pacs-sync")
+        .flow(Flow::ClientCredentials)
+        .audience(IMAGING);
     show("no scope named: the whole client grant", &policy, sync, None);
     let request = sync.scope("openid read:studies delete:studies");
     show("beyond the grant, and an OIDC scope", &policy, request, None);
@@ -139,10 +220,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\nContacts API (OIDC and API scopes together)");
     let scope = "openid profile offline_access read:contacts";
-    let request = Request::new("contacts-app").audience(CONTACTS).user(&alice).scope(scope);
+    let request = Request::new("contacts-app")
+        .audience(CONTACTS)
+        .user(&alice)
+        .scope(scope);
     show("a native app gets a refresh token", &policy, request, None);
-    let request = Request::new("contacts-widget").audience(CONTACTS).user(&alice).scope(scope);
-    show("a widget without the refresh_token grant type", &policy, request, None);
+    let request = Request::new("contacts-widget")
+        .audience(CONTACTS)
+        .user(&alice)
+        .scope(scope);
+    show(
+        "a widget without the refresh_token grant type",
+        &policy,
+        request,
+        None,
+    );
     Ok(())
 }
 
@@ -161,11 +253,18 @@ fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answe
         (Decision::ConsentRequired(prompt), answer) => {
             for scope in prompt.scopes() {
                 let mark = if scope.required() { " (required)" } else { "" };
-                println!("    ask   {:<24} \"{}\"{mark}", scope.scope(), scope.description());
+                println!(
+                    "    ask   {:<24} \"{}\"{mark}",
+                    scope.scope(),
+                    scope.description()
+                );
             }
             if prompt.unverifiable_redirect() {
                 let host = prompt.redirect_uri().and_then(scope_policy::redirect_host);
-                println!("    warn  the redirect to {} is not verifiable", host.unwrap_or_default());
+                println!(
+                    "    warn  the redirect to {} is not verifiable",
+                    host.unwrap_or_default()
+                );
             }
             for (scope, reason) in prompt.denied() {
                 println!("    deny  {scope:<24} {reason}");
@@ -186,9 +285,13 @@ fn show(about: &str, policy: &Policy, request: Request<'_>, answer: Option<Answe
             _ => println!("    grant {scope}"),
         }
     }
-    let record = grant
-        .consent_record()
-        .map(|r| format!(", store consent {} declining {}", names(&r.scopes), names(&r.declined)));
+    let record = grant.consent_record().map(|r| {
+        format!(
+            ", store consent {} declining {}",
+            names(&r.scopes),
+            names(&r.declined)
+        )
+    });
     println!(
         "    => scope {:?} for {}{}{}{}",
         grant.scope_string(),
@@ -214,5 +317,9 @@ fn names(scopes: &[scope_policy::Scope]) -> String {
 }
 
 fn print_error(error: &GrantError) {
-    println!("    => error {}: {error} ({})", error.code(), error.description());
+    println!(
+        "    => error {}: {error} ({})",
+        error.code(),
+        error.error_description()
+    );
 }

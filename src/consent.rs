@@ -96,7 +96,13 @@ impl ConsentRecord {
     ///
     /// The match is exact. A record with an expiry counts only while
     /// `expires_at > now`, so a request without `now` cannot use it.
-    pub fn applies_to(&self, user_id: &str, client_id: &str, audience: Option<&str>, now: Option<u64>) -> bool {
+    pub fn applies_to(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+        now: Option<u64>,
+    ) -> bool {
         self.is_for(user_id, client_id, audience)
             && match (self.expires_at, now) {
                 (None, _) => true,
@@ -112,7 +118,9 @@ impl ConsentRecord {
 
     /// Whether the record holds `scope` in `declined`.
     pub fn declines(&self, scope: &str) -> bool {
-        self.declined.iter().any(|declined| same_token(declined.as_str(), scope))
+        self.declined
+            .iter()
+            .any(|declined| same_token(declined.as_str(), scope))
     }
 }
 
@@ -166,8 +174,14 @@ impl<'a> Remembered<'a> {
             .sum();
         // Each lookup may scan every record too, so they count as entries.
         let hashed = (!scan_fits(probes, entries.saturating_add(records.len()))).then(|| {
-            let held = records.iter().flat_map(|record| &record.scopes).map(Scope::as_str);
-            let declined = records.iter().flat_map(|record| &record.declined).map(Scope::as_str);
+            let held = records
+                .iter()
+                .flat_map(|record| &record.scopes)
+                .map(Scope::as_str);
+            let declined = records
+                .iter()
+                .flat_map(|record| &record.declined)
+                .map(Scope::as_str);
             (held.collect(), declined.collect())
         });
         Remembered { records, hashed }
@@ -250,10 +264,18 @@ pub(crate) fn replacement(
         }
     }
     let renewed = lifetime.and_then(|lifetime| key.now.map(|now| now.saturating_add(lifetime)));
-    let expires_at = matching().filter_map(|record| record.expires_at).chain(renewed).min();
+    let expires_at = matching()
+        .filter_map(|record| record.expires_at)
+        .chain(renewed)
+        .min();
     // INVARIANT: every scope here came from a `Scope` or a parsed request
     // token, so it is a valid token and `Scope::new` keeps it.
-    let own = |scopes: Vec<&str>| scopes.into_iter().filter_map(|scope| Scope::new(scope).ok()).collect();
+    let own = |scopes: Vec<&str>| {
+        scopes
+            .into_iter()
+            .filter_map(|scope| Scope::new(scope).ok())
+            .collect()
+    };
     ConsentRecord {
         user_id: key.user_id.to_owned(),
         client_id: key.client_id.to_owned(),
@@ -282,7 +304,8 @@ struct Lookup<'t, 'a> {
 
 impl<'t, 'a> Lookup<'t, 'a> {
     fn new(tokens: &'t [&'a str], probes: usize) -> Self {
-        let hashed = (probes.saturating_mul(tokens.len()) > SCAN_BUDGET).then(|| tokens.iter().copied().collect());
+        let hashed =
+            (probes.saturating_mul(tokens.len()) > SCAN_BUDGET).then(|| tokens.iter().copied().collect());
         Lookup { tokens, hashed }
     }
 
@@ -333,10 +356,25 @@ mod tests {
             unticked: &["a", "g"],
         };
         let new = replacement(&records, KEY, answer, Some(1_000), |scope| scope == "x");
-        assert_eq!(names(&new.scopes), ["b", "d", "c", "f"], "held − unticked, then approved; no one-time scope");
-        assert_eq!(names(&new.declined), ["e", "a", "g"], "was declined ∪ unticked − new scopes");
+        assert_eq!(
+            names(&new.scopes),
+            ["b", "d", "c", "f"],
+            "held − unticked, then approved; no one-time scope"
+        );
+        assert_eq!(
+            names(&new.declined),
+            ["e", "a", "g"],
+            "was declined ∪ unticked − new scopes"
+        );
         assert_eq!(new.expires_at, Some(500), "the earliest of 500 and 100 + 1000");
-        assert_eq!((new.user_id.as_str(), new.client_id.as_str(), new.audience.as_deref()), ("u", "c", Some("a")));
+        assert_eq!(
+            (
+                new.user_id.as_str(),
+                new.client_id.as_str(),
+                new.audience.as_deref()
+            ),
+            ("u", "c", Some("a"))
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `grant()`: the decision itself, from a request to a [`Decision`].
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::consent::Remembered;
@@ -14,6 +16,10 @@ use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
 
 /// The outcome of a request that was not refused as a whole.
+///
+/// Serialized, a decision is one audit-log line: `{"decision":"granted",…}`
+/// with the [`Grant`]'s fields, or `{"decision":"consent_required",…}` with
+/// the [`ConsentPrompt`]'s.
 #[derive(Debug, Clone)]
 pub enum Decision<'a> {
     /// The scopes to put in the token.
@@ -38,6 +44,46 @@ impl<'a> Decision<'a> {
             Decision::Granted(_) => None,
             Decision::ConsentRequired(prompt) => Some(prompt),
         }
+    }
+
+    /// Answers the prompt the user saw, whose identity the consent form
+    /// carried back as `shown`, with the scopes the user approved: the
+    /// second half of a consent round trip across two HTTP requests (see
+    /// [`ConsentPrompt`]). This decision must be made again, now, on the
+    /// same [`RequestParams`](crate::RequestParams) and the records the host
+    /// holds now.
+    ///
+    /// # Errors
+    ///
+    /// [`GrantError::PromptChanged`] when this decision's prompt is not the
+    /// one shown (or there is no prompt any more): show the new decision
+    /// instead. Otherwise as [`ConsentPrompt::approve`].
+    pub fn answer<I>(self, shown: impl AsRef<str>, approved: I) -> Result<Grant<'a>, GrantError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        match self {
+            Decision::ConsentRequired(prompt) => prompt.answer(shown, approved),
+            Decision::Granted(_) => Err(GrantError::PromptChanged),
+        }
+    }
+}
+
+impl Serialize for Decision<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Decision::Granted(grant) => {
+                map.serialize_entry("decision", "granted")?;
+                grant.serialize_fields(&mut map)?;
+            }
+            Decision::ConsentRequired(prompt) => {
+                map.serialize_entry("decision", "consent_required")?;
+                prompt.serialize_fields(&mut map)?;
+            }
+        }
+        map.end()
     }
 }
 

@@ -80,7 +80,11 @@ pub struct ApiDocument {
     /// The audience identifier, compared exactly (`https://x/api` ≠ `https://x/api/`).
     pub audience: String,
     /// A display name; the audience when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub name: Option<String>,
     /// User tokens only get scopes the user's roles or direct permissions allow.
     #[serde(default)]
@@ -160,7 +164,11 @@ pub struct ClientDocument {
     /// The OAuth `client_id`.
     pub client_id: String,
     /// A display name; the client id when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub name: Option<String>,
     /// Whether the client belongs to the API's owner (default false: third-party).
     #[serde(default)]
@@ -170,7 +178,11 @@ pub struct ClientDocument {
     /// The flows the client may use; when left out, `client_credentials` for
     /// `machine_to_machine`, otherwise `authorization_code` and
     /// `refresh_token` (`device_code` only when listed).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub grant_types: Option<Vec<String>>,
     /// The client's grants, at most one per audience and subject.
     #[serde(default)]
@@ -188,7 +200,11 @@ pub struct ClientGrantDocument {
     pub audience: String,
     /// `client` or `user`; when left out, `client` for `machine_to_machine`
     /// clients and `user` for the others.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub subject: Option<String>,
     /// Scopes or patterns (`*`, `prefix*`).
     #[serde(default)]

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
 use crate::scope::ScopeError;
 use crate::vocab::{ClientKind, Flow, PromptError, Subject, UnknownValue};
 
@@ -50,11 +53,35 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Why a request was refused as a whole (DESIGN §3.1, and the answer to a consent prompt).
+/// As its wire spelling, such as `"invalid_scope"`.
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Why a request was refused as a whole: a request-level check failed, or
+/// the answer to a consent prompt refused it.
 ///
-/// [`GrantError::code`] gives the OAuth error code and
-/// [`GrantError::description`] a text safe to send as `error_description`;
-/// `Display` is for logs and quotes the request's input.
+/// [`GrantError::code`] gives the OAuth error code,
+/// [`GrantError::error_description`] a text safe to send, and
+/// [`GrantError::response`] the whole OAuth error response (body, HTTP
+/// status, whether it may go to the redirect URI). `Display` is for logs: it
+/// quotes the request's input. Serialized (for an audit log), an error is
+/// `{"error":…,"error_description":…,"message":…}`, `message` being `Display`.
+///
+/// ```
+/// use scope_policy::{ErrorCode, Policy, Request, User};
+/// let policy = Policy::from_json(r#"{ "apis": [{ "audience": "https://a.example" }],
+///   "clients": [{ "client_id": "app", "kind": "spa" }] }"#)?;
+/// let alice = User::new("alice");
+/// let error = policy.grant(&Request::new("app").audience("https://b.example").user(&alice))
+///     .expect_err("the audience is unknown");
+/// assert_eq!(error.code(), ErrorCode::InvalidTarget);
+/// assert_eq!(error.error_description(), "The requested audience is not a known API");
+/// assert_eq!(error.to_string(), r#"unknown audience "https://b.example""#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GrantError {
@@ -146,6 +173,12 @@ pub enum GrantError {
     /// The request carries `prompt=none`, but the decision would ask the user.
     #[error("prompt=none, but the user must be asked for consent")]
     ConsentRequired,
+    /// The answer names a prompt identity that is not the identity of the
+    /// prompt the same request makes now: what the user saw has changed
+    /// (another tab answered, the policy or the records changed). Show the
+    /// new prompt; nothing was granted.
+    #[error("the consent prompt changed since it was shown")]
+    PromptChanged,
     /// An approval named a scope that was not on the consent prompt.
     #[error("approval names {scope:?}, which was not on the consent prompt")]
     ApprovalNotOnPrompt {
@@ -186,7 +219,8 @@ impl GrantError {
             | GrantError::MissingAudience
             | GrantError::ApprovalNotOnPrompt { .. }
             | GrantError::LifetimeWithoutNow
-            | GrantError::ExpiringConsentWithoutNow => ErrorCode::InvalidRequest,
+            | GrantError::ExpiringConsentWithoutNow
+            | GrantError::PromptChanged => ErrorCode::InvalidRequest,
             GrantError::Scope(_)
             | GrantError::UnknownScope { .. }
             | GrantError::OriginalScope(_)
@@ -203,7 +237,17 @@ impl GrantError {
 
     /// A description safe to send as `error_description` (RFC 6749 §5.2):
     /// printable ASCII without `"` or `\`, and no echo of the request's input.
+    #[doc(hidden)]
+    #[deprecated(
+        note = "renamed `error_description`: the name clashed with `std::error::Error::description`"
+    )]
     pub fn description(&self) -> &'static str {
+        self.error_description()
+    }
+
+    /// A description safe to send as `error_description` (RFC 6749 §5.2):
+    /// printable ASCII without `"` or `\`, and no echo of the request's input.
+    pub fn error_description(&self) -> &'static str {
         match self {
             GrantError::UnknownClient { .. } => "The client is not registered",
             GrantError::FlowNotAllowed { .. } => "The client may not use this grant type",
@@ -216,13 +260,16 @@ impl GrantError {
             GrantError::Scope(_) => "The scope parameter holds a character that is not allowed",
             GrantError::UnknownAudience { .. } => "The requested audience is not a known API",
             GrantError::MissingAudience => "Client credentials need an audience",
-            GrantError::UnknownOriginalAudience { .. } => "The refresh token was issued for an API that no longer exists",
+            GrantError::UnknownOriginalAudience { .. } => {
+                "The refresh token was issued for an API that no longer exists"
+            }
             GrantError::AudienceChanged { .. } => "A refresh token cannot be used for another audience",
             GrantError::ApiAccessDenied { .. } => "The client may not get tokens for this API",
             GrantError::UnknownScope { .. } => "A requested scope is not defined",
             GrantError::OriginalScope(_) => "The scope of the original grant is invalid",
             GrantError::ScopeWidened { .. } => "A refresh may not ask for scopes beyond the original grant",
             GrantError::ConsentRequired => "The user must consent, but prompt=none forbids asking",
+            GrantError::PromptChanged => "The consent prompt changed, it must be shown again",
             GrantError::ApprovalNotOnPrompt { .. } => "The approval names a scope that was not asked for",
             GrantError::RequiredScopeLeftOut { .. } => "The user did not approve a required scope",
             GrantError::LifetimeWithoutNow | GrantError::ExpiringConsentWithoutNow => {
@@ -230,6 +277,16 @@ impl GrantError {
             }
             GrantError::ConsentDenied => "The user denied consent",
         }
+    }
+}
+
+impl Serialize for GrantError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("error", &self.code())?;
+        map.serialize_entry("error_description", self.error_description())?;
+        map.serialize_entry("message", &self.to_string())?;
+        map.end()
     }
 }
 
@@ -436,6 +493,27 @@ impl IntoIterator for PolicyErrors {
     }
 }
 
+/// As `{"path":…,"message":…}`.
+impl Serialize for PolicyError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("path", &self.path)?;
+        map.serialize_entry("message", &self.problem.to_string())?;
+        map.end()
+    }
+}
+
+/// As a list of `{"path":…,"message":…}`, in document order.
+impl Serialize for PolicyErrors {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.errors.len()))?;
+        for error in &self.errors {
+            seq.serialize_element(error)?;
+        }
+        seq.end()
+    }
+}
+
 impl fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.errors.len();
@@ -469,6 +547,27 @@ pub enum LoadError {
     /// The document is well-formed but the policy is not valid.
     #[error(transparent)]
     Policy(#[from] PolicyErrors),
+}
+
+/// As a list of `{"path":…,"message":…}`: one for a syntax error, every
+/// problem of an invalid policy.
+impl Serialize for LoadError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LoadError::Syntax { path, message } => {
+                let mut seq = serializer.serialize_seq(Some(1))?;
+                seq.serialize_element(&SyntaxEntry { path, message })?;
+                seq.end()
+            }
+            LoadError::Policy(errors) => errors.serialize(serializer),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SyntaxEntry<'e> {
+    path: &'e str,
+    message: &'e str,
 }
 
 impl LoadError {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::consent::{ConsentRecord, RecordKey, Remembered};
@@ -69,6 +71,13 @@ impl fmt::Display for DenyReason {
     }
 }
 
+/// As its snake_case name, such as `"not_permitted"`.
+impl Serialize for DenyReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// The verdict on one asked scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -78,8 +87,33 @@ pub enum Verdict {
     /// The scope is left out, for this reason.
     Denied(DenyReason),
     /// The scope is on the consent prompt, waiting for the user's answer.
-    /// Only a [`ConsentPrompt`] has such scopes; a [`Grant`] never does.
+    /// Only a [`ConsentPrompt`](crate::ConsentPrompt) has such scopes; a
+    /// [`Grant`] never does.
     Asked,
+}
+
+impl Verdict {
+    /// `granted`, `asked`, or the reason of a refusal (`not_permitted`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Granted => "granted",
+            Verdict::Asked => "asked",
+            Verdict::Denied(reason) => reason.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As [`Verdict::as_str`]: `"granted"`, `"asked"` or the reason, such as `"not_permitted"`.
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// Where an asked scope stands while the decision is made.
@@ -207,6 +241,30 @@ impl<'a> Context<'a> {
 }
 
 /// The scopes that go into the token, with a verdict on every asked scope.
+///
+/// Serialized, a grant is one compact JSON object for an audit log:
+/// `client_id`, `user_id` (absent in client credentials), `flow`,
+/// `audience` (`null` for none), `granted` (the scopes, in order), `denied`
+/// (each refused scope with its reason, in order), `scope_changed`,
+/// `refresh_token`, `unverifiable_redirect`, and the new `consent_record`
+/// when an approval made one.
+///
+/// ```
+/// use scope_policy::{Decision, Policy, Request, User};
+/// let policy = Policy::from_json(r#"{
+///   "apis": [{ "audience": "https://notes.example.com", "scopes": [ { "name": "read:notes" } ] }],
+///   "clients": [{ "client_id": "notes-web", "first_party": true, "kind": "regular_web" }]
+/// }"#)?;
+/// let alice = User::new("alice");
+/// let request = Request::new("notes-web").audience("https://notes.example.com")
+///     .scope("read:notes write:notes").user(&alice);
+/// let Decision::Granted(grant) = policy.grant(&request)? else { unreachable!() };
+/// assert_eq!(
+///     serde_json::to_string(&grant)?,
+///     r#"{"client_id":"notes-web","user_id":"alice","flow":"authorization_code","audience":"https://notes.example.com","granted":["read:notes"],"denied":{"write:notes":"undefined"},"scope_changed":true,"refresh_token":false,"unverifiable_redirect":false}"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Grant<'a> {
     pub(crate) context: Context<'a>,
@@ -217,6 +275,67 @@ pub struct Grant<'a> {
     pub(crate) requested: usize,
     pub(crate) refresh_token: bool,
     pub(crate) consent_record: Option<ConsentRecord>,
+}
+
+impl Serialize for Grant<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        self.serialize_fields(&mut map)?;
+        map.end()
+    }
+}
+
+impl<'a> Grant<'a> {
+    /// Writes the fields of a grant's JSON form, for it and for [`Decision`](crate::Decision).
+    pub(crate) fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        self.serialize_request(map)?;
+        map.serialize_entry("granted", &Seq(|| self.scopes()))?;
+        map.serialize_entry("denied", &Reasons(|| self.denied()))?;
+        map.serialize_entry("scope_changed", &self.scope_changed())?;
+        map.serialize_entry("refresh_token", &self.refresh_token)?;
+        map.serialize_entry("unverifiable_redirect", &self.context.unverifiable_redirect)?;
+        if let Some(record) = &self.consent_record {
+            map.serialize_entry("consent_record", record)?;
+        }
+        Ok(())
+    }
+
+    /// Writes who asked what: client, user, flow and audience.
+    pub(crate) fn serialize_request<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("client_id", self.client_id())?;
+        if let Some(user_id) = self.user_id() {
+            map.serialize_entry("user_id", user_id)?;
+        }
+        map.serialize_entry("flow", &self.context.flow)?;
+        map.serialize_entry("audience", &self.audience())
+    }
+}
+
+/// Serializes what an iterator yields as a sequence.
+pub(crate) struct Seq<F>(pub(crate) F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// Serializes refused scopes as a map from scope to reason, in order.
+pub(crate) struct Reasons<F>(pub(crate) F);
+
+impl<'a, F, I> Serialize for Reasons<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = (&'a str, DenyReason)>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map((self.0)())
+    }
 }
 
 /// Two grants are equal when they say the same: audience, verdicts,
@@ -239,6 +358,29 @@ impl<'a> Grant<'a> {
     /// or a refresh's original audience.
     pub fn audience(&self) -> Option<&'a str> {
         self.context.api.map(Api::audience)
+    }
+
+    /// The client the token is for.
+    pub fn client_id(&self) -> &'a str {
+        self.context.client.client_id()
+    }
+
+    /// The user the token acts for (none in client credentials).
+    pub fn user_id(&self) -> Option<&'a str> {
+        self.context.user.map(|user| user.id.as_str())
+    }
+
+    /// The token's subject as RFC 9068 §2.2 defines it: the user's id, or,
+    /// in client credentials, the client's id. Pass it to
+    /// [`claims`](Self::claims) unless the host maps subjects (pairwise
+    /// identifiers, say).
+    pub fn subject(&self) -> &'a str {
+        self.user_id().unwrap_or_else(|| self.client_id())
+    }
+
+    /// The flow of the request.
+    pub fn flow(&self) -> Flow {
+        self.context.flow
     }
 
     /// The granted scopes, in request order (defaults in definition order).

@@ -20,6 +20,7 @@ mod policy;
 mod prompt;
 mod redirect;
 mod request;
+mod response;
 mod scope;
 mod scope_set;
 mod vocab;
@@ -34,9 +35,10 @@ pub use error::{ErrorCode, GrantError, LoadError, PolicyError, PolicyErrors, Pro
 pub use grant::{DenyReason, Grant, Verdict};
 pub use metadata::Metadata;
 pub use policy::{Api, Client, Policy, Role, ScopeDefinition};
-pub use prompt::{ConsentPrompt, PromptScope};
+pub use prompt::{ConsentPrompt, PromptId, PromptScope};
 pub use redirect::{is_verifiable_redirect, redirect_host};
-pub use request::{Permission, Request, User};
+pub use request::{Permission, Request, RequestParams, User};
+pub use response::{AccessTokenClaims, ErrorResponse};
 pub use scope::{is_oidc_scope, Limits, Scope, ScopeError, ScopeParam, OFFLINE_ACCESS, OIDC_SCOPES};
 pub use vocab::{
     ClientAccess, ClientKind, Flow, Prompt, PromptError, ScopeConsent, Subject, UnknownScopes, UnknownValue,

@@ -43,7 +43,9 @@ impl Metadata {
 
     /// The entries, in document order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(key, value)| (key.as_str(), value.as_str()))
+        self.entries
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
     }
 
     /// How many entries there are.
@@ -112,7 +114,9 @@ mod tests {
     #[test]
     fn keeps_document_order_and_refuses_a_repeated_key() {
         let metadata: Result<Metadata, _> = serde_json::from_str(r#"{ "b": "1", "a": "2" }"#);
-        let keys: Vec<String> = metadata.map(|m| m.iter().map(|(k, _)| k.to_owned()).collect()).unwrap_or_default();
+        let keys: Vec<String> = metadata
+            .map(|m| m.iter().map(|(k, _)| k.to_owned()).collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["b", "a"]);
         let repeated: Result<Metadata, _> = serde_json::from_str(r#"{ "a": "1", "a": "2" }"#);
         assert!(repeated.is_err_and(|e| e.to_string().contains("duplicate key \"a\"")));

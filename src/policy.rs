@@ -20,10 +20,10 @@ mod build;
 use build::Builder;
 
 use crate::document::PolicyDocument;
-use crate::metadata::Metadata;
 #[cfg(any(feature = "json", feature = "toml"))]
 use crate::error::LoadError;
 use crate::error::PolicyErrors;
+use crate::metadata::Metadata;
 use crate::scope::{Limits, Scope};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UserAccess};

@@ -1,16 +1,23 @@
-//! `ConsentPrompt`: a decision waiting for the user, and the answer to it.
+//! `ConsentPrompt`: a decision waiting for the user, its identity, and the
+//! answer to it.
 
 use std::collections::HashMap;
+use std::fmt;
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use crate::consent;
 use crate::error::GrantError;
-use crate::grant::{DenyReason, Entry, Grant, State, Verdict, NO_ID};
+use crate::grant::{DenyReason, Entry, Grant, Reasons, Seq, State, Verdict, NO_ID};
 use crate::scope::{oidc_description, INLINE_TOKENS, OFFLINE_ACCESS, SCAN_BUDGET};
 
 /// One scope on a consent prompt, with what the consent screen shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialized as `{"scope":…,"description":…,"required":…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct PromptScope<'a> {
     scope: &'a str,
     description: &'a str,
@@ -38,7 +45,49 @@ impl<'a> PromptScope<'a> {
 ///
 /// The host shows [`scopes`](Self::scopes) (and, for an
 /// [unverifiable redirect](Self::unverifiable_redirect), the redirect's
-/// host) and answers with [`approve`](Self::approve) or [`deny`](Self::deny).
+/// host), and answers with [`approve`](Self::approve) or [`deny`](Self::deny)
+/// in the same process.
+///
+/// Across two HTTP requests (`GET /authorize` shows the prompt, `POST
+/// /consent` reads the answer), the host keeps the request's
+/// [`RequestParams`](crate::RequestParams) in its session and puts the
+/// prompt's [`id`](Self::id) in the form; to answer, it decides again on the
+/// same parameters with the records it holds now, and calls
+/// [`Decision::answer`](crate::Decision::answer) with the identity the form
+/// carried. If the prompt changed in between, that is
+/// [`GrantError::PromptChanged`]: show the new prompt; nothing the user did
+/// not see is ever granted.
+///
+/// ```
+/// use scope_policy::{Decision, GrantError, Policy, RequestParams, User};
+/// let policy = Policy::from_json(r#"{
+///   "apis": [{ "audience": "https://notes.example.com",
+///              "scopes": [ { "name": "read:notes", "description": "Read your notes" } ] }],
+///   "clients": [{ "client_id": "partner", "kind": "regular_web" }]
+/// }"#)?;
+/// // GET /authorize: decide, keep the parameters, show the prompt with its identity.
+/// let params = RequestParams::new("partner")
+///     .audience("https://notes.example.com")
+///     .scope("read:notes")
+///     .user(User::new("alice"));
+/// let Decision::ConsentRequired(prompt) = policy.grant(&params.request())? else { unreachable!() };
+/// let shown = prompt.id();
+/// let session = serde_json::to_string(&params)?;
+///
+/// // POST /consent: the same parameters, the records held now, the answer.
+/// let params: RequestParams = serde_json::from_str(&session)?;
+/// let grant = policy.grant(&params.request())?.answer(&shown, ["read:notes"])?;
+/// assert_eq!(grant.scope_string(), "read:notes");
+///
+/// // An answer to a prompt that is not the one made now grants nothing.
+/// let stale = policy.grant(&params.request())?.answer("0123456789abcdef0123456789abcdef", ["read:notes"]);
+/// assert_eq!(stale.map(|_| ()), Err(GrantError::PromptChanged));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Serialized (for an audit log): `id`, `client_id`, `user_id`, `flow`,
+/// `audience`, `scopes` (the prompt's), `granted` and `denied` (decided
+/// without asking), `unverifiable_redirect`, and `redirect_uri` when given.
 #[derive(Debug, Clone)]
 pub struct ConsentPrompt<'a> {
     // INVARIANT: at least one `Asked` state; no `Approved` state.
@@ -216,11 +265,136 @@ impl<'a> ConsentPrompt<'a> {
         Ok(grant)
     }
 
+    /// The prompt's identity: a short string (32 hexadecimal digits) that
+    /// the consent form carries, the same on every machine and in every run
+    /// for the same client, user, audience, prompt scopes with their
+    /// `required` marks, and unverifiable-redirect mark. It is a SHA-256
+    /// digest, so no request can be crafted to make a different prompt pass
+    /// for this one.
+    pub fn id(&self) -> PromptId {
+        // INVARIANT: each part is length-prefixed, so no two different
+        // prompts write the same bytes.
+        let mut hash = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        part(b"scope-policy consent prompt 1");
+        part(self.pending.client_id().as_bytes());
+        part(self.pending.user_id().unwrap_or_default().as_bytes());
+        match self.audience() {
+            Some(audience) => part(&[&[1], audience.as_bytes()].concat()),
+            None => part(&[0]),
+        }
+        part(&[u8::from(self.unverifiable_redirect())]);
+        // The scopes as a set: their order in the request does not change what the user sees.
+        let mut scopes: SmallVec<[PromptScope<'a>; INLINE_TOKENS]> = self.scopes().collect();
+        scopes.sort_unstable_by(|a, b| a.scope.cmp(b.scope));
+        for scope in scopes {
+            part(&[&[u8::from(scope.required)], scope.scope.as_bytes()].concat());
+        }
+        let digest = hash.finalize();
+        let mut id = String::with_capacity(32);
+        for byte in digest.iter().take(16) {
+            for nibble in [byte >> 4, byte & 0xf] {
+                id.extend(char::from_digit(u32::from(nibble), 16));
+            }
+        }
+        PromptId(id)
+    }
+
+    /// Answers this prompt with the user's approval, if `shown` is its
+    /// identity: the form the user answered showed this very prompt.
+    ///
+    /// # Errors
+    ///
+    /// [`GrantError::PromptChanged`] when `shown` is not this prompt's
+    /// [`id`](Self::id); otherwise as [`approve`](Self::approve).
+    pub fn answer<I>(self, shown: impl AsRef<str>, approved: I) -> Result<Grant<'a>, GrantError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        if self.id().as_str() != shown.as_ref() {
+            return Err(GrantError::PromptChanged);
+        }
+        self.approve(approved)
+    }
+
     /// The user refused the prompt.
     ///
     /// Returns the error to answer with: [`GrantError::ConsentDenied`]
     /// (`access_denied`). No record is made: what the host stored stays.
     pub fn deny(self) -> GrantError {
         GrantError::ConsentDenied
+    }
+}
+
+impl Serialize for ConsentPrompt<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        self.serialize_fields(&mut map)?;
+        map.end()
+    }
+}
+
+impl ConsentPrompt<'_> {
+    /// Writes the fields of a prompt's JSON form, for it and for [`Decision`](crate::Decision).
+    pub(crate) fn serialize_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("id", &self.id())?;
+        self.pending.serialize_request(map)?;
+        map.serialize_entry("scopes", &Seq(|| self.scopes()))?;
+        map.serialize_entry("granted", &Seq(|| self.granted()))?;
+        map.serialize_entry("denied", &Reasons(|| self.denied()))?;
+        map.serialize_entry("unverifiable_redirect", &self.unverifiable_redirect())?;
+        if let Some(redirect_uri) = self.redirect_uri() {
+            map.serialize_entry("redirect_uri", redirect_uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// The identity of a [`ConsentPrompt`]: 32 lowercase hexadecimal digits,
+/// the same for the same prompt on every machine and in every run (see
+/// [`ConsentPrompt::id`]). The consent form carries it; the answer gives it
+/// back to [`Decision::answer`](crate::Decision::answer).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PromptId(String);
+
+impl PromptId {
+    /// The identity's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PromptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for PromptId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for PromptId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PromptId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// As its text.
+impl Serialize for PromptId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }

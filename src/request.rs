@@ -298,3 +298,168 @@ impl<'a> Request<'a> {
         self.now
     }
 }
+
+/// A request's parameters, owned and serializable: what a host keeps in its
+/// session between showing a consent prompt (`GET /authorize`) and reading
+/// the answer (`POST /consent`), and from which each [`Request`] borrows.
+///
+/// It holds what the client asked and who the user is. The consent records
+/// and the clock are not part of it: pass those fresh each time
+/// ([`Request::consents`], [`Request::now`]), so the answer is decided on
+/// what the host holds when the user answers. See
+/// [`ConsentPrompt`](crate::ConsentPrompt) for the whole round trip.
+///
+/// ```
+/// use scope_policy::{Flow, RequestParams, User};
+/// let params = RequestParams::new("partner")
+///     .audience("https://notes.example.com")
+///     .scope("read:notes")
+///     .prompt("consent")
+///     .redirect_uri("https://partner.example/callback")
+///     .user(User::new("alice").with_role("reader"));
+/// let json = serde_json::to_string(&params)?;
+/// let back: RequestParams = serde_json::from_str(&json)?;
+/// assert_eq!(back, params);
+/// let request = back.request().now(1_800_000_000);
+/// assert_eq!((request.get_flow(), request.get_scope()), (Flow::AuthorizationCode, Some("read:notes")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RequestParams {
+    /// The client id.
+    pub client_id: String,
+    /// The flow (grant type).
+    #[serde(default = "authorization_code")]
+    pub flow: Flow,
+    /// The requested audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The raw `scope` parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The raw OpenID Connect `prompt` parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The `redirect_uri` the host will redirect to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// For a refresh: the scope of the grant being refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_scope: Option<String>,
+    /// For a refresh: the audience of the grant being refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_audience: Option<String>,
+    /// The authenticated user: id, roles and direct permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+fn authorization_code() -> Flow {
+    Flow::AuthorizationCode
+}
+
+impl RequestParams {
+    /// The parameters of a request from `client_id`, in the `authorization_code` flow.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        RequestParams {
+            client_id: client_id.into(),
+            flow: Flow::AuthorizationCode,
+            audience: None,
+            scope: None,
+            prompt: None,
+            redirect_uri: None,
+            original_scope: None,
+            original_audience: None,
+            user: None,
+        }
+    }
+
+    /// Sets the flow.
+    #[must_use]
+    pub fn flow(mut self, flow: Flow) -> Self {
+        self.flow = flow;
+        self
+    }
+
+    /// Sets the requested audience.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets the raw `scope` parameter.
+    #[must_use]
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Sets the raw `prompt` parameter.
+    #[must_use]
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// Sets the `redirect_uri`.
+    #[must_use]
+    pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(redirect_uri.into());
+        self
+    }
+
+    /// Sets a refresh's original scope.
+    #[must_use]
+    pub fn original_scope(mut self, original_scope: impl Into<String>) -> Self {
+        self.original_scope = Some(original_scope.into());
+        self
+    }
+
+    /// Sets a refresh's original audience.
+    #[must_use]
+    pub fn original_audience(mut self, original_audience: impl Into<String>) -> Self {
+        self.original_audience = Some(original_audience.into());
+        self
+    }
+
+    /// Sets the user.
+    #[must_use]
+    pub fn user(mut self, user: User) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// A request borrowing these parameters; add the consent records and `now`.
+    pub fn request(&self) -> Request<'_> {
+        Request::new(&self.client_id)
+            .flow(self.flow)
+            .maybe_audience(self.audience.as_deref())
+            .maybe_scope(self.scope.as_deref())
+            .maybe_prompt(self.prompt.as_deref())
+            .maybe_redirect_uri(self.redirect_uri.as_deref())
+            .maybe_original_scope(self.original_scope.as_deref())
+            .maybe_original_audience(self.original_audience.as_deref())
+            .maybe_user(self.user.as_ref())
+    }
+}
+
+impl Request<'_> {
+    /// The request's parameters, owned, to keep between two HTTP requests
+    /// (the consent records and `now` are left out; see [`RequestParams`]).
+    pub fn to_params(&self) -> RequestParams {
+        RequestParams {
+            client_id: self.client_id.to_owned(),
+            flow: self.flow,
+            audience: self.audience.map(str::to_owned),
+            scope: self.scope.map(str::to_owned),
+            prompt: self.prompt.map(str::to_owned),
+            redirect_uri: self.redirect_uri.map(str::to_owned),
+            original_scope: self.original_scope.map(str::to_owned),
+            original_audience: self.original_audience.map(str::to_owned),
+            user: self.user.cloned(),
+        }
+    }
+}

@@ -351,7 +351,10 @@ mod tests {
     #[test]
     fn grant_types_accept_the_device_urn_only_where_a_token_request_is_read() {
         assert_eq!(Flow::from_grant_type(Flow::DEVICE_CODE_URN), Ok(Flow::DeviceCode));
-        assert!(Flow::DEVICE_CODE_URN.parse::<Flow>().is_err(), "documents use short names only");
+        assert!(
+            Flow::DEVICE_CODE_URN.parse::<Flow>().is_err(),
+            "documents use short names only"
+        );
         assert!(Flow::from_grant_type("Device_Code").is_err(), "case-sensitive");
         for flow in Flow::ALL {
             assert_eq!(Flow::from_grant_type(flow.as_str()), Ok(*flow));
@@ -364,15 +367,47 @@ mod tests {
     const PROMPTS: &[(&str, &str, Result<Values, PromptError>)] = &[
         // about, raw, (none, login, consent, select_account)
         ("empty is the empty set", "", Ok((false, false, false, false))),
-        ("spaces only are the empty set", "   ", Ok((false, false, false, false))),
+        (
+            "spaces only are the empty set",
+            "   ",
+            Ok((false, false, false, false)),
+        ),
         ("none alone", "none", Ok((true, false, false, false))),
-        ("none twice is none alone", "none none", Ok((true, false, false, false))),
-        ("a set of values", " login  consent select_account ", Ok((false, true, true, true))),
-        ("none with another value", "none login", Err(PromptError::NoneWithOthers)),
-        ("an unknown value", "consent create", Err(PromptError::UnknownValue)),
-        ("a TAB is not a separator", "login\tconsent", Err(PromptError::UnknownValue)),
-        ("a comma is not a separator", "login,consent", Err(PromptError::UnknownValue)),
-        ("values are case-sensitive", "Consent", Err(PromptError::UnknownValue)),
+        (
+            "none twice is none alone",
+            "none none",
+            Ok((true, false, false, false)),
+        ),
+        (
+            "a set of values",
+            " login  consent select_account ",
+            Ok((false, true, true, true)),
+        ),
+        (
+            "none with another value",
+            "none login",
+            Err(PromptError::NoneWithOthers),
+        ),
+        (
+            "an unknown value",
+            "consent create",
+            Err(PromptError::UnknownValue),
+        ),
+        (
+            "a TAB is not a separator",
+            "login\tconsent",
+            Err(PromptError::UnknownValue),
+        ),
+        (
+            "a comma is not a separator",
+            "login,consent",
+            Err(PromptError::UnknownValue),
+        ),
+        (
+            "values are case-sensitive",
+            "Consent",
+            Err(PromptError::UnknownValue),
+        ),
     ];
 
     #[test]

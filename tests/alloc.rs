@@ -822,8 +822,11 @@ fn tokens(policy: &Policy, user: &User, count: usize) -> Vec<String> {
 }
 
 fn record(client_id: &str, audience: &str, scopes: &[String], expires_at: Option<u64>) -> ConsentRecord {
-    let record = ConsentRecord::new("user-42", client_id, Some(audience))
-        .with_scopes(scopes.iter().map(|scope| Scope::new(scope).expect("a valid scope")));
+    let record = ConsentRecord::new("user-42", client_id, Some(audience)).with_scopes(
+        scopes
+            .iter()
+            .map(|scope| Scope::new(scope).expect("a valid scope")),
+    );
     match expires_at {
         Some(expires_at) => record.with_expires_at(expires_at),
         None => record,
@@ -862,8 +865,11 @@ fn large_policy_decisions(failures: &mut Vec<String>) {
     let covered = consents("partner-app", &tokens, true);
     let uncovered = consents("partner-app", &tokens, false);
     let (held, declined) = tokens.split_at(tokens.len() / 2);
-    let declining = [record("partner-app", LARGE, held, None)
-        .with_declined(declined.iter().map(|scope| Scope::new(scope).expect("a valid scope")))];
+    let declining = [record("partner-app", LARGE, held, None).with_declined(
+        declined
+            .iter()
+            .map(|scope| Scope::new(scope).expect("a valid scope")),
+    )];
     let machine = ["openid".to_owned()]
         .into_iter()
         .chain(api_tokens.iter().take(15).cloned());
@@ -933,7 +939,9 @@ fn large_policy_decisions(failures: &mut Vec<String>) {
         ),
         (
             "first party, a loopback redirect",
-            base("large-web").scope(&scope).redirect_uri("http://127.0.0.1:8080/cb"),
+            base("large-web")
+                .scope(&scope)
+                .redirect_uri("http://127.0.0.1:8080/cb"),
             "consent",
         ),
         (

@@ -147,7 +147,11 @@ const PATHS: &[(&str, &str, bool)] = &[
 #[test]
 fn expected_policy_error_paths_match_whole_segments_only() {
     for (expected, reported, matches) in PATHS {
-        assert_eq!(runner::within(expected, reported), *matches, "{expected:?} in {reported:?}");
+        assert_eq!(
+            runner::within(expected, reported),
+            *matches,
+            "{expected:?} in {reported:?}"
+        );
     }
 }
 

@@ -102,7 +102,8 @@ fn record(
     scopes: &[&str],
     expires_at: Option<u64>,
 ) -> ConsentRecord {
-    let record = ConsentRecord::new(user, client, audience).with_scopes(scopes.iter().map(|token| scope(token)));
+    let record =
+        ConsentRecord::new(user, client, audience).with_scopes(scopes.iter().map(|token| scope(token)));
     match expires_at {
         Some(expires_at) => record.with_expires_at(expires_at),
         None => record,
@@ -160,7 +161,7 @@ fn error(error: GrantError) -> Outcome {
 
 /// RFC 6749 §5.2: `error_description` is `%x20-21 / %x23-5B / %x5D-7E`.
 fn assert_safe_description(error: &GrantError) {
-    let description = error.description();
+    let description = error.error_description();
     assert!(!description.is_empty(), "{error:?} has an empty description");
     assert!(
         description
@@ -504,7 +505,10 @@ fn one_mebibyte_scope_parameter() {
         decide(&policy, &request),
         granted(&[], &[(&one_token, Undefined)])
     );
-    elapsed("1 MiB scope parameters and original scope (7 parses, 4 decisions)", start);
+    elapsed(
+        "1 MiB scope parameters and original scope (7 parses, 4 decisions)",
+        start,
+    );
 }
 
 /// 100,000 tokens: too long at the default limits (length is checked first),
@@ -2613,7 +2617,11 @@ fn approvals_never_widen_the_prompt() {
                 ),
                 ("alice", "partner-planner", Some(EVENTS))
             );
-            assert_eq!(record.expires_at, Some(NOW + 10), "the earliest expiry of the record it replaces");
+            assert_eq!(
+                record.expires_at,
+                Some(NOW + 10),
+                "the earliest expiry of the record it replaces"
+            );
             (
                 grant.scopes().map(str::to_owned).collect::<Vec<_>>(),
                 record
@@ -2653,7 +2661,13 @@ fn clients_and_flows() {
     let alice = alice();
     let bob = User::new("bob").with_role("viewer");
     let machine_user = User::new("reporting-bot");
-    let partner_records = [record("alice", "partner-planner", Some(EVENTS), &["read:events"], None)];
+    let partner_records = [record(
+        "alice",
+        "partner-planner",
+        Some(EVENTS),
+        &["read:events"],
+        None,
+    )];
     use Flow::{AuthorizationCode, ClientCredentials, RefreshToken};
     let flow_not_allowed = |client: &str, flow| GrantError::FlowNotAllowed {
         client_id: client.to_owned(),
@@ -2881,7 +2895,10 @@ fn clients_and_flows() {
                 .original_audience(EVENTS)
                 .user(&alice)
                 .original_scope("openid read:events"),
-            granted(&[], &[("openid", ConsentMissing), ("read:events", ConsentMissing)]),
+            granted(
+                &[],
+                &[("openid", ConsentMissing), ("read:events", ConsentMissing)],
+            ),
             None,
         ),
         (

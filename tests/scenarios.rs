@@ -12,15 +12,14 @@ use common::{
 };
 use scope_policy::{
     grant, Api, Client, ConsentPrompt, ConsentRecord, Decision, DenyReason, ErrorCode, Flow, Grant,
-    GrantError, LoadError, Policy, PolicyDocument, PolicyError, PolicyErrors, Problem, PromptScope,
-    Request, Role, Scope, ScopeError, ScopeParam, User, Verdict,
+    GrantError, LoadError, Policy, PolicyDocument, PolicyError, PolicyErrors, Problem, PromptScope, Request,
+    Role, Scope, ScopeError, ScopeParam, User, Verdict,
 };
 
 use common::Expect::{Error, Grant as Granted, Prompt as Asks};
 use scope_policy::DenyReason::{
     ConsentDenied, ConsentMissing, NoAudience, NotGrantedToClient, NotPermitted, OfflineAccessNotAllowed,
-    RequiresUser,
-    Undefined,
+    RequiresUser, Undefined,
 };
 
 // ---------------------------------------------------------------------------
@@ -665,13 +664,25 @@ const BANK_CASES: &[Case] = &[
         about: "a refresh whose record expired keeps nothing",
         consents: &[("alice", "payments-app", Some(BANK_API), BANK_BOTH, Some(100))],
         now: Some(100),
-        expect: Granted(&[], &[("read:balance", ConsentMissing), ("transfer:funds", ConsentMissing)]),
+        expect: Granted(
+            &[],
+            &[
+                ("read:balance", ConsentMissing),
+                ("transfer:funds", ConsentMissing),
+            ],
+        ),
         ..REFRESH
     },
     Case {
         about: "a refresh with only another client's record keeps nothing",
         consents: &[("alice", "other-app", Some(BANK_API), BANK_BOTH, None)],
-        expect: Granted(&[], &[("read:balance", ConsentMissing), ("transfer:funds", ConsentMissing)]),
+        expect: Granted(
+            &[],
+            &[
+                ("read:balance", ConsentMissing),
+                ("transfer:funds", ConsentMissing),
+            ],
+        ),
         ..REFRESH
     },
     Case {
@@ -1902,7 +1913,10 @@ fn request_level_errors_name_the_failed_check() {
         ),
         (
             "missing original scope",
-            spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API).user(&alice),
+            spa()
+                .flow(Flow::RefreshToken)
+                .original_audience(CONTACTS_API)
+                .user(&alice),
             |e| matches!(e, GrantError::MissingOriginalScope),
         ),
         ("bad byte", spa().user(&alice).scope("openid x\u{7f}"), |e| {
@@ -1943,7 +1957,8 @@ fn request_level_errors_name_the_failed_check() {
             "original scope",
             spa()
                 .user(&alice)
-                .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
+                .flow(Flow::RefreshToken)
+                .original_audience(CONTACTS_API)
                 .original_scope("\"x\""),
             |e| {
                 matches!(
@@ -1956,7 +1971,8 @@ fn request_level_errors_name_the_failed_check() {
             "widened",
             spa()
                 .user(&alice)
-                .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
+                .flow(Flow::RefreshToken)
+                .original_audience(CONTACTS_API)
                 .original_scope("openid")
                 .scope("openid read:contacts"),
             |e| matches!(e, GrantError::ScopeWidened { scope } if scope == "read:contacts"),
@@ -2062,7 +2078,10 @@ fn descriptions_are_safe_and_never_echo_the_request() {
         ),
         (
             "missing original scope",
-            refused(&strict, &spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API)),
+            refused(
+                &strict,
+                &spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API),
+            ),
         ),
         ("bad scope", refused(&strict, &spa().scope(HOSTILE))),
         (
@@ -2084,14 +2103,21 @@ fn descriptions_are_safe_and_never_echo_the_request() {
         ),
         (
             "original scope",
-            refused(&lenient, &spa().flow(Flow::RefreshToken).original_audience(CONTACTS_API).original_scope(HOSTILE)),
+            refused(
+                &lenient,
+                &spa()
+                    .flow(Flow::RefreshToken)
+                    .original_audience(CONTACTS_API)
+                    .original_scope(HOSTILE),
+            ),
         ),
         (
             "scope widened",
             refused(
                 &lenient,
                 &spa()
-                    .flow(Flow::RefreshToken).original_audience(CONTACTS_API)
+                    .flow(Flow::RefreshToken)
+                    .original_audience(CONTACTS_API)
                     .original_scope("openid")
                     .scope("<script>alert(1)</script>"),
             ),
@@ -2113,7 +2139,7 @@ fn descriptions_are_safe_and_never_echo_the_request() {
     assert_eq!(codes.len(), 6, "every error code is exercised: {codes:?}");
 
     for (about, error) in &errors {
-        let description = error.description();
+        let description = error.error_description();
         assert!(!description.is_empty(), "{about}");
         assert!(
             description.bytes().all(is_description_byte),

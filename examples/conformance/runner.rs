@@ -375,20 +375,37 @@ fn compare(expect: &Expect, got: &Got) -> Vec<String> {
     }
     let record = |part: fn(&GotRecord) -> String| got.record.as_ref().map_or("no record".into(), part);
     if let Some(want) = &expect.consent_record {
-        check("consent_record", format!("{want:?}"), record(|r| format!("{:?}", r.scopes)));
+        check(
+            "consent_record",
+            format!("{want:?}"),
+            record(|r| format!("{:?}", r.scopes)),
+        );
     }
     if let Some(want) = &expect.consent_declined {
-        check("consent_declined", format!("{want:?}"), record(|r| format!("{:?}", r.declined)));
+        check(
+            "consent_declined",
+            format!("{want:?}"),
+            record(|r| format!("{:?}", r.declined)),
+        );
     }
     if let Some(want) = &expect.consent_expires_at {
-        check("consent_expires_at", format!("{want:?}"), record(|r| format!("{:?}", r.expires_at)));
+        check(
+            "consent_expires_at",
+            format!("{want:?}"),
+            record(|r| format!("{:?}", r.expires_at)),
+        );
     }
     if let Some(want) = expect.unverifiable_redirect {
-        let have = got.unverifiable_redirect.map_or("no decision".into(), |b| b.to_string());
+        let have = got
+            .unverifiable_redirect
+            .map_or("no decision".into(), |b| b.to_string());
         check("unverifiable_redirect", want.to_string(), have);
     }
     if let Some(want) = &expect.permissions {
-        let have = got.permissions.as_ref().map_or("no grant".into(), |p| format!("{p:?}"));
+        let have = got
+            .permissions
+            .as_ref()
+            .map_or("no grant".into(), |p| format!("{p:?}"));
         check("permissions", format!("{want:?}"), have);
     }
     for (scope, want) in expect.denied.iter().flatten() {

@@ -432,7 +432,9 @@ impl Builder {
                         };
                         // RFC 6749 §2.1: a public client cannot keep the secret
                         // that client credentials authenticate with.
-                        if let Some(kind) = kind.filter(|kind| kind.is_public() && flow == Flow::ClientCredentials) {
+                        if let Some(kind) =
+                            kind.filter(|kind| kind.is_public() && flow == Flow::ClientCredentials)
+                        {
                             self.report(path(), Problem::PublicClientCredentials { kind });
                         }
                         if !grant_types.contains(&flow) {

@@ -145,7 +145,8 @@ pub fn record(
     scopes: &[&str],
     expires_at: Option<u64>,
 ) -> ConsentRecord {
-    let record = ConsentRecord::new(user_id, client_id, audience).with_scopes(scopes.iter().map(|token| scope(token)));
+    let record =
+        ConsentRecord::new(user_id, client_id, audience).with_scopes(scopes.iter().map(|token| scope(token)));
     match expires_at {
         Some(expires_at) => record.with_expires_at(expires_at),
         None => record,
@@ -161,7 +162,8 @@ pub fn record_declining(
     scopes: &[&str],
     declined: &[&str],
 ) -> ConsentRecord {
-    record(user_id, client_id, audience, scopes, None).with_declined(declined.iter().map(|token| scope(token)))
+    record(user_id, client_id, audience, scopes, None)
+        .with_declined(declined.iter().map(|token| scope(token)))
 }
 
 /// A user with these roles.
