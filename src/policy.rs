@@ -150,6 +150,22 @@ impl Policy {
 
     /// Reads and builds a policy from a JSON document.
     ///
+    /// ```
+    /// use scope_policy::{LoadError, Policy};
+    /// let policy = Policy::from_json(r#"{
+    ///   "apis": [{ "audience": "https://notes.example.com", "scopes": [ { "name": "read:notes" } ] }],
+    ///   "clients": [{ "client_id": "notes-web", "first_party": true, "kind": "regular_web" }]
+    /// }"#)?;
+    /// assert!(policy.api("https://notes.example.com").is_some());
+    ///
+    /// // Every problem at once, each with its path.
+    /// let broken = Policy::from_json(r#"{ "apis": [{ "audience": "" }], "roles": [{ "name": "r", "inherits": ["ghost"] }] }"#);
+    /// let Err(LoadError::Policy(errors)) = broken else { unreachable!() };
+    /// let paths: Vec<&str> = errors.iter().map(|e| e.path()).collect();
+    /// assert_eq!(paths, ["apis[0].audience", "roles[0].inherits[0]"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`LoadError::Syntax`] with its path for malformed JSON, an unknown
@@ -161,6 +177,23 @@ impl Policy {
     }
 
     /// Reads and builds a policy from a TOML document.
+    ///
+    /// ```
+    /// use scope_policy::Policy;
+    /// let policy = Policy::from_toml(r#"
+    ///     [[apis]]
+    ///     audience = "https://notes.example.com"
+    ///     rbac = true
+    ///     scopes = [ { name = "read:notes", description = "Read your notes" } ]
+    ///
+    ///     [[clients]]
+    ///     client_id = "notes-web"
+    ///     first_party = true
+    ///     kind = "regular_web"
+    /// "#)?;
+    /// assert!(policy.api("https://notes.example.com").is_some_and(|api| api.rbac()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -171,6 +171,24 @@ impl<'a> ConsentPrompt<'a> {
     /// the earliest of their expiries and `now` + the policy's
     /// `consent_lifetime`.
     ///
+    /// ```
+    /// use scope_policy::{Decision, DenyReason, Policy, Request, User};
+    /// let policy = Policy::from_json(r#"{
+    ///   "apis": [{ "audience": "https://notes.example.com",
+    ///              "scopes": [ { "name": "read:notes" }, { "name": "write:notes" } ] }],
+    ///   "clients": [{ "client_id": "partner", "kind": "regular_web" }]
+    /// }"#)?;
+    /// let alice = User::new("alice");
+    /// let request = Request::new("partner").audience("https://notes.example.com")
+    ///     .scope("read:notes write:notes").user(&alice);
+    /// let Decision::ConsentRequired(prompt) = policy.grant(&request)? else { unreachable!() };
+    /// let grant = prompt.approve(["read:notes"])?;
+    /// assert_eq!(grant.denied().collect::<Vec<_>>(), [("write:notes", DenyReason::ConsentDenied)]);
+    /// let record = grant.consent_record().expect("an approval makes a record");
+    /// assert_eq!((record.scopes.len(), record.declined.len()), (1, 1)); // write:notes is not asked again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// In this order:
@@ -325,6 +343,20 @@ impl<'a> ConsentPrompt<'a> {
     ///
     /// Returns the error to answer with: [`GrantError::ConsentDenied`]
     /// (`access_denied`). No record is made: what the host stored stays.
+    ///
+    /// ```
+    /// use scope_policy::{Decision, ErrorCode, Policy, Request, User};
+    /// let policy = Policy::from_json(r#"{
+    ///   "apis": [{ "audience": "https://notes.example.com", "scopes": [ { "name": "read:notes" } ] }],
+    ///   "clients": [{ "client_id": "partner", "kind": "regular_web" }]
+    /// }"#)?;
+    /// let alice = User::new("alice");
+    /// let request = Request::new("partner").audience("https://notes.example.com").scope("read:notes").user(&alice);
+    /// let Decision::ConsentRequired(prompt) = policy.grant(&request)? else { unreachable!() };
+    /// let response = prompt.deny().response();
+    /// assert_eq!((response.error(), response.redirectable()), (ErrorCode::AccessDenied, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deny(self) -> GrantError {
         GrantError::ConsentDenied
     }

@@ -5,13 +5,14 @@
 //! This is pure string work on the URI as given, a few passes over it, so
 //! linear in its length whatever it holds. [`is_verifiable_redirect`]
 //! allocates nothing: the host is decoded and lowercased on the fly, never
-//! copied, however long it is. The rules are DESIGN.md §2 and
-//! §3.6, to the letter; [`is_verifiable_redirect`] lists them.
+//! copied, however long it is. [`is_verifiable_redirect`] lists the rules;
+//! the crate's rules chapter (`rules`, "Verifiable redirects") says where
+//! they come from.
 
 /// Whether `uri` is a verifiable redirect (RFC 8252 §8.6): an `https` URI
 /// whose host only its owner can serve.
 ///
-/// The rules, in order (DESIGN.md §2, §3.6):
+/// The rules, in order:
 ///
 /// 1. The scheme is `https`, compared ASCII case-insensitively.
 /// 2. The URI parses per RFC 3986: only unreserved, reserved and
@@ -273,7 +274,8 @@ fn parse_dotted_quad(text: &str) -> Option<u32> {
 
 /// Whether an IPv6 address reaches the local machine: `::1`, `::`, or the
 /// IPv4-mapped form (`::ffff:0:0/96`, RFC 4291 §2.5.5.2) of a loopback IPv4
-/// address. IPv4-compatible forms (`::127.0.0.1`) are not loopback (DESIGN.md §2).
+/// address. IPv4-compatible forms (`::127.0.0.1`) are not loopback: they do
+/// not reach the local machine.
 fn is_loopback_ipv6(address: u128) -> bool {
     let is_mapped = address >> 32 == 0xffff;
     address <= 1 || is_mapped && u32::try_from(address & 0xffff_ffff).is_ok_and(is_loopback_ipv4)
@@ -286,7 +288,7 @@ fn is_loopback_ipv4(address: u32) -> bool {
 }
 
 /// Whether `host` is served only by its owner: a name or an IPv6 address that
-/// is not loopback, not empty, ASCII (DESIGN.md §2, §3.6).
+/// is not loopback, not empty, ASCII.
 fn is_remote(host: &Host<'_>) -> bool {
     match *host {
         Host::Ipv6(_, address) => !is_loopback_ipv6(address),
@@ -302,7 +304,7 @@ fn is_remote(host: &Host<'_>) -> bool {
     }
 }
 
-/// A reg-name as DESIGN.md §3.6 normalises it, one byte at a time:
+/// A reg-name as the rules normalise it, one byte at a time:
 /// percent-decoded, then ASCII-lowercased, then without one trailing dot
 /// (RFC 3986 §6.2.2.1, §6.2.2.2).
 // INVARIANT (relied on): `raw` passed `is_encoded`.
@@ -347,7 +349,7 @@ fn is_loopback_name(name: impl Iterator<Item = u8> + Clone, len: usize) -> bool 
 }
 
 /// The IPv4 address that an `inet_aton` spelling of it denotes, or `None` when
-/// `name` is not one (the forms of POSIX `inet_addr`; DESIGN.md §3.6): 1 to 4
+/// `name` is not one (the forms of POSIX `inet_addr`): 1 to 4
 /// dot-separated parts, the last one filling the remaining bytes.
 fn parse_ipv4(name: impl Iterator<Item = u8>) -> Option<u32> {
     let mut high = 0u32; // the parts before the current one, one byte each
@@ -489,7 +491,7 @@ mod tests {
 
     use super::*;
 
-    // One row per line, as STYLE.md §5 shows: rustfmt would split the long ones.
+    // One row per line, like every table of the crate: rustfmt would split the long ones.
     #[rustfmt::skip]
     const CASES: &[(&str, &str, bool)] = &[
         // about, redirect_uri, verifiable
@@ -885,7 +887,7 @@ mod tests {
         assert_eq!(Decoded(b"a%zzb").collect::<Vec<_>>(), b"a");
     }
 
-    /// A naive reading of DESIGN.md §3.6: decode the whole name into a
+    /// A naive reading of the normalisation rule: decode the whole name into a
     /// buffer, lowercase it, then pop one dot.
     fn naive_normalised(raw: &str) -> Vec<u8> {
         let bytes = raw.as_bytes();

@@ -206,6 +206,14 @@ impl Limits {
     pub const DEFAULT_MAX_SCOPE_LENGTH: usize = 4096;
     /// The default maximum number of tokens in a scope parameter: 128.
     pub const DEFAULT_MAX_SCOPE_TOKENS: usize = 128;
+
+    /// Limits of `max_scope_length` bytes and `max_scope_tokens` tokens.
+    pub const fn new(max_scope_length: usize, max_scope_tokens: usize) -> Self {
+        Limits {
+            max_scope_length,
+            max_scope_tokens,
+        }
+    }
 }
 
 impl Default for Limits {

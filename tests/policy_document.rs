@@ -724,12 +724,7 @@ fn a_document_built_in_code_is_checked_the_same_way() {
     )
     .unwrap();
     assert!(Policy::from_document(document.clone()).is_ok());
-    document.apis[0].scopes.push(ScopeDocument {
-        name: "profile".to_owned(),
-        description: String::new(),
-        consent: "default".to_owned(),
-        required: false,
-    });
+    document.apis[0].scopes.push(ScopeDocument::new("profile"));
     document.settings.unknown_scopes = "Reject".to_owned();
     let errors = Policy::from_document(document).unwrap_err();
     let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.path(), kind(e.problem()))).collect();
@@ -1366,4 +1361,109 @@ fn a_document_survives_a_round_trip_through_json_and_toml() {
     assert_eq!(rebuilt.default_audience().map(|api| api.audience()), Some(EVENTS));
     assert_eq!(rebuilt.limits().max_scope_tokens, 8);
     assert_eq!(rebuilt.client("events-web").map(|c| c.first_party()), Some(true));
+}
+
+#[test]
+fn typed_builders_make_the_document_the_json_describes() {
+    use scope_policy::{
+        ApiDocument, ClientAccess, ClientDocument, ClientGrantDocument, ClientKind, Limits, RoleDocument,
+        ScopeConsent, SettingsDocument, UnknownScopes,
+    };
+    let built = PolicyDocument::new()
+        .with_settings(
+            SettingsDocument::default()
+                .with_unknown_scopes(UnknownScopes::Reject)
+                .with_default_audience("https://bank.example/api")
+                .with_limits(Limits::new(512, 16))
+                .with_consent_lifetime(3_600),
+        )
+        .with_api(
+            ApiDocument::new("https://bank.example/api")
+                .with_name("Bank")
+                .with_rbac(true)
+                .with_allow_skipping_consent(false)
+                .with_allow_offline_access(true)
+                .with_user_access(UserAccess::RequireClientGrant)
+                .with_client_access(ClientAccess::DenyAll)
+                .with_scope(
+                    ScopeDocument::new("read:balance")
+                        .with_description("Read")
+                        .with_required(true),
+                )
+                .with_scope(ScopeDocument::new("transfer:funds").with_consent(ScopeConsent::Always))
+                .with_default_scope("read:balance")
+                .with_metadata("owner", "payments"),
+        )
+        .with_role(
+            RoleDocument::new("teller")
+                .with_description("Moves money")
+                .with_inherits("viewer")
+                .with_permission("https://bank.example/api", "transfer:*"),
+        )
+        .with_role(RoleDocument::new("viewer").with_permission("https://bank.example/api", "read:*"))
+        .with_client(
+            ClientDocument::new("bank-web", ClientKind::RegularWeb)
+                .with_name("Bank")
+                .with_first_party(true)
+                .with_grant_types([Flow::AuthorizationCode, Flow::DeviceCode])
+                .with_grant(
+                    ClientGrantDocument::new("https://bank.example/api")
+                        .with_subject(Subject::User)
+                        .with_scope("*"),
+                )
+                .with_metadata("logo", "https://bank.example/logo.png"),
+        );
+    let json = PolicyDocument::from_json(
+        r#"{
+      "settings": { "unknown_scopes": "reject", "default_audience": "https://bank.example/api",
+                    "max_scope_length": 512, "max_scope_tokens": 16, "consent_lifetime": 3600 },
+      "apis": [{ "audience": "https://bank.example/api", "name": "Bank", "rbac": true,
+                 "allow_skipping_consent": false, "allow_offline_access": true,
+                 "user_access": "require_client_grant", "client_access": "deny_all",
+                 "scopes": [ { "name": "read:balance", "description": "Read", "required": true },
+                             { "name": "transfer:funds", "consent": "always" } ],
+                 "default_scopes": ["read:balance"], "metadata": { "owner": "payments" } }],
+      "roles": [ { "name": "teller", "description": "Moves money", "inherits": ["viewer"],
+                   "permissions": [ { "audience": "https://bank.example/api", "scope": "transfer:*" } ] },
+                 { "name": "viewer", "permissions": [ { "audience": "https://bank.example/api", "scope": "read:*" } ] } ],
+      "clients": [ { "client_id": "bank-web", "name": "Bank", "first_party": true, "kind": "regular_web",
+                     "grant_types": ["authorization_code", "device_code"],
+                     "grants": [ { "audience": "https://bank.example/api", "subject": "user", "scopes": ["*"] } ],
+                     "metadata": { "logo": "https://bank.example/logo.png" } } ]
+    }"#,
+    )
+    .unwrap();
+    assert_eq!(built, json);
+    let policy = Policy::from_document(built).unwrap();
+    assert_eq!(policy.consent_lifetime(), Some(3_600));
+    let api = policy.api("https://bank.example/api").unwrap();
+    assert_eq!(api.metadata().get("owner"), Some("payments"));
+    let transfer = api.definition("transfer:funds").unwrap();
+    assert_eq!(
+        (transfer.consent(), transfer.required()),
+        (ScopeConsent::Always, false)
+    );
+    assert!(api.definition("read:balance").unwrap().required());
+    assert_eq!(policy.client("bank-web").unwrap().metadata().len(), 1);
+}
+
+#[test]
+fn a_document_built_in_code_reports_every_problem_with_its_path() {
+    use scope_policy::{ApiDocument, ClientDocument, ClientKind, RoleDocument};
+    let document = PolicyDocument::new()
+        .with_api(ApiDocument::new("https://a/api").with_scope(ScopeDocument::new("read:a")))
+        .with_api(ApiDocument::new("https://a/api").with_metadata("", "x"))
+        .with_role(RoleDocument::new("r").with_permission("https://a/api", "write:*"))
+        .with_client(ClientDocument::new("spa", ClientKind::Spa).with_grant_types([Flow::ClientCredentials]));
+    let errors = Policy::from_document(document).unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "apis[1].audience",
+            "apis[1].metadata",
+            "roles[0].permissions[0].scope",
+            "clients[0].grant_types[0]"
+        ]
+    );
 }
