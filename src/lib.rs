@@ -14,6 +14,7 @@ mod consent;
 mod decide;
 mod document;
 mod error;
+mod explain;
 mod grant;
 mod metadata;
 mod policy;
@@ -32,6 +33,7 @@ pub use document::{
     ScopeDocument, SettingsDocument,
 };
 pub use error::{ErrorCode, GrantError, LoadError, PolicyError, PolicyErrors, Problem};
+pub use explain::{Check, Explanation, Mark, Outcome, ScopeExplanation, Step};
 pub use grant::{DenyReason, Grant, Verdict};
 pub use metadata::Metadata;
 pub use policy::{Api, Client, Policy, Role, ScopeDefinition};

@@ -112,6 +112,41 @@ pub struct Role {
     inherits: Box<[Box<str>]>,
     // Own and inherited permissions, one set per API index, sorted by API index.
     permissions: Box<[(usize, ScopeSet)]>,
+    // The role's own permissions as written, for explanations only.
+    written: Box<[Written]>,
+}
+
+/// One scope reference as the document wrote it (a scope or a pattern), and
+/// where: kept only to explain a decision, never read by one.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    /// The API's index.
+    pub(crate) api: usize,
+    /// The scope or pattern (`*`, `prefix*`).
+    pub(crate) pattern: Box<str>,
+    /// Its position in its list (`permissions[at]`, `scopes[at]`).
+    pub(crate) at: usize,
+}
+
+impl Written {
+    /// Whether this reference names `scope` (exactly, or as a pattern).
+    pub(crate) fn names(&self, scope: &str) -> bool {
+        match self.pattern.strip_suffix('*') {
+            Some(prefix) => scope.starts_with(prefix),
+            None => &*self.pattern == scope,
+        }
+    }
+}
+
+/// A client grant as the document wrote it: for explanations only.
+#[derive(Debug, Clone)]
+pub(crate) struct WrittenGrant {
+    pub(crate) api: usize,
+    pub(crate) subject: Subject,
+    /// Its position in the client's `grants`.
+    pub(crate) at: usize,
+    /// Its scope references; `Written::at` is the position in `scopes`.
+    pub(crate) scopes: Box<[Written]>,
 }
 
 /// One client (application) of a [`Policy`].
@@ -125,6 +160,8 @@ pub struct Client {
     // `subject: user` and `subject: client` grants, sorted by API index.
     user_grants: Box<[(usize, ScopeSet)]>,
     client_grants: Box<[(usize, ScopeSet)]>,
+    // The grants as written, for explanations only.
+    written_grants: Box<[WrittenGrant]>,
     metadata: Metadata,
 }
 
@@ -263,7 +300,19 @@ impl Policy {
             .and_then(|index| Some((index, self.api_at(index)?)))
     }
 
-    fn api_at(&self, index: usize) -> Option<&Api> {
+    pub(crate) fn client_index(&self, client_id: &str) -> Option<usize> {
+        self.clients.get_index_of(client_id)
+    }
+
+    pub(crate) fn role_index(&self, name: &str) -> Option<usize> {
+        self.roles.get_index_of(name)
+    }
+
+    pub(crate) fn role_at(&self, index: usize) -> Option<&Role> {
+        self.roles.get_index(index).map(|(_, role)| role)
+    }
+
+    pub(crate) fn api_at(&self, index: usize) -> Option<&Api> {
         self.apis.get_index(index).map(|(_, api)| api)
     }
 }
@@ -408,6 +457,28 @@ impl Role {
             .is_some_and(|id| self.set_for(api.index).is_some_and(|set| set.contains(id)))
     }
 
+    /// The scopes of `api` the role permits, with everything it inherits,
+    /// in definition order.
+    pub fn scopes<'p>(&'p self, api: &'p Api) -> impl Iterator<Item = &'p Scope> + 'p {
+        let ids = self.set_for(api.index).into_iter().flat_map(ScopeSet::iter);
+        ids.filter_map(move |id| api.scope_at(id))
+    }
+
+    /// The role's own permissions as written: (audience, scope or pattern).
+    pub fn own_permissions<'p>(
+        &'p self,
+        policy: &'p Policy,
+    ) -> impl Iterator<Item = (&'p str, &'p str)> + 'p {
+        self.written.iter().filter_map(move |written| {
+            let api = policy.api_at(written.api)?;
+            Some((api.audience(), &*written.pattern))
+        })
+    }
+
+    pub(crate) fn written(&self) -> &[Written] {
+        &self.written
+    }
+
     pub(crate) fn set_for(&self, api: usize) -> Option<&ScopeSet> {
         find(&self.permissions, api)
     }
@@ -447,6 +518,23 @@ impl Client {
     /// The notes the policy keeps with the client.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The scopes of `api` that the client's grant for `subject` holds, in
+    /// definition order; `None` when it has no such grant.
+    pub fn grant_scopes<'p>(
+        &'p self,
+        subject: Subject,
+        api: &'p Api,
+    ) -> Option<impl Iterator<Item = &'p Scope> + 'p> {
+        let set = self.grant_for(subject, api.index)?;
+        Some(set.iter().filter_map(move |id| api.scope_at(id)))
+    }
+
+    pub(crate) fn written_grant(&self, subject: Subject, api: usize) -> Option<&WrittenGrant> {
+        self.written_grants
+            .iter()
+            .find(|grant| grant.subject == subject && grant.api == api)
     }
 
     pub(crate) fn grant_for(&self, subject: Subject, api: usize) -> Option<&ScopeSet> {

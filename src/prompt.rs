@@ -100,6 +100,11 @@ impl<'a> ConsentPrompt<'a> {
         ConsentPrompt { pending }
     }
 
+    /// The decision so far: settled verdicts and the `Asked` ones.
+    pub(crate) fn pending(&self) -> &Grant<'a> {
+        &self.pending
+    }
+
     /// The audience the token would be for.
     pub fn audience(&self) -> Option<&'a str> {
         self.pending.audience()

@@ -1467,3 +1467,43 @@ fn a_document_built_in_code_reports_every_problem_with_its_path() {
         ]
     );
 }
+
+#[test]
+fn roles_and_clients_say_what_they_can_obtain() {
+    let policy = policy(
+        r#"{
+      "apis": [{ "audience": "https://a", "scopes": [ { "name": "read:a" }, { "name": "write:a" }, { "name": "admin" } ] },
+               { "audience": "https://b", "scopes": [ { "name": "read:b" } ] }],
+      "roles": [ { "name": "reader", "permissions": [ { "audience": "https://a", "scope": "read:*" } ] },
+                 { "name": "writer", "inherits": ["reader"],
+                   "permissions": [ { "audience": "https://a", "scope": "write:a" }, { "audience": "https://b", "scope": "*" } ] } ],
+      "clients": [ { "client_id": "m2m", "kind": "machine_to_machine",
+                     "grants": [ { "audience": "https://a", "scopes": ["admin", "read:*"] } ] } ]
+    }"#,
+    );
+    let a = policy.api("https://a").unwrap();
+    let b = policy.api("https://b").unwrap();
+    let names = |scopes: &mut dyn Iterator<Item = &scope_policy::Scope>| -> Vec<String> {
+        scopes.map(|s| s.as_str().to_owned()).collect()
+    };
+    let writer = policy.role("writer").unwrap();
+    assert_eq!(
+        names(&mut writer.scopes(a)),
+        ["read:a", "write:a"],
+        "inherited, in definition order"
+    );
+    assert_eq!(names(&mut writer.scopes(b)), ["read:b"]);
+    assert_eq!(
+        writer.own_permissions(&policy).collect::<Vec<_>>(),
+        [("https://a", "write:a"), ("https://b", "*")],
+        "as written, without what it inherits"
+    );
+    assert!(policy.role("reader").unwrap().scopes(b).next().is_none());
+    let m2m = policy.client("m2m").unwrap();
+    assert_eq!(
+        names(&mut m2m.grant_scopes(Subject::Client, a).unwrap()),
+        ["read:a", "admin"]
+    );
+    assert!(m2m.grant_scopes(Subject::User, a).is_none());
+    assert!(m2m.grant_scopes(Subject::Client, b).is_none());
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use indexmap::map::Entry;
 
-use super::{Api, Client, Definition, Map, Policy, Role};
+use super::{Api, Client, Definition, Map, Policy, Role, Written, WrittenGrant};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
 use crate::metadata::Metadata;
@@ -267,21 +267,29 @@ impl Builder {
 
         // Each role's own permissions, and its edges to the roles it inherits.
         let mut own: Vec<Vec<(usize, ScopeSet)>> = Vec::with_capacity(documents.len());
+        let mut written: Vec<Vec<Written>> = Vec::with_capacity(documents.len());
         let mut edges: Vec<Vec<usize>> = Vec::with_capacity(documents.len());
         for (i, doc) in documents.iter().enumerate() {
             let mut sets = Vec::new();
+            let mut as_written = Vec::with_capacity(doc.permissions.len());
             for (j, permission) in doc.permissions.iter().enumerate() {
                 let at = || format!("roles[{i}].permissions[{j}]");
                 let Some(api) = self.api_ref(apis, &permission.audience, || format!("{}.audience", at()))
                 else {
                     continue;
                 };
+                as_written.push(Written {
+                    api: api.index,
+                    pattern: permission.scope.as_str().into(),
+                    at: j,
+                });
                 let set = entry_for(&mut sets, api);
                 if let Err(problem) = resolve(api, &permission.scope, Patterns::Allowed, set) {
                     self.report(format!("{}.scope", at()), problem);
                 }
             }
             own.push(sets);
+            written.push(as_written);
             let mut targets = Vec::with_capacity(doc.inherits.len());
             for (k, name) in doc.inherits.iter().enumerate() {
                 match by_name.get(name.as_str()) {
@@ -336,12 +344,13 @@ impl Builder {
         }
 
         let mut roles = Map::with_capacity_and_hasher(documents.len(), Default::default());
-        for (doc, permissions) in documents.iter().zip(effective) {
+        for ((doc, permissions), written) in documents.iter().zip(effective).zip(written) {
             let role = Role {
                 name: doc.name.as_str().into(),
                 description: doc.description.as_str().into(),
                 inherits: doc.inherits.iter().map(|name| name.as_str().into()).collect(),
                 permissions: permissions.unwrap_or_default().into_boxed_slice(),
+                written: written.into_boxed_slice(),
             };
             roles.insert(doc.name.as_str().into(), role);
         }
@@ -447,6 +456,7 @@ impl Builder {
 
             let mut user_grants: Vec<(usize, ScopeSet)> = Vec::new();
             let mut client_grants: Vec<(usize, ScopeSet)> = Vec::new();
+            let mut written_grants: Vec<WrittenGrant> = Vec::new();
             let mut first_grant: HashMap<(usize, Subject), usize> = HashMap::new();
             for (j, grant) in doc.grants.iter().enumerate() {
                 let at = format!("{at}.grants[{j}]");
@@ -480,6 +490,17 @@ impl Builder {
                     Subject::User => user_grants.push((api.index, set)),
                     Subject::Client => client_grants.push((api.index, set)),
                 }
+                let scopes = grant.scopes.iter().enumerate().map(|(k, pattern)| Written {
+                    api: api.index,
+                    pattern: pattern.as_str().into(),
+                    at: k,
+                });
+                written_grants.push(WrittenGrant {
+                    api: api.index,
+                    subject,
+                    at: j,
+                    scopes: scopes.collect(),
+                });
             }
             user_grants.sort_by_key(|(api, _)| *api);
             client_grants.sort_by_key(|(api, _)| *api);
@@ -493,6 +514,7 @@ impl Builder {
                 grant_types: grant_types.into_boxed_slice(),
                 user_grants: user_grants.into_boxed_slice(),
                 client_grants: client_grants.into_boxed_slice(),
+                written_grants: written_grants.into_boxed_slice(),
                 metadata: doc.metadata.clone(),
             };
             clients.entry(doc.client_id.as_str().into()).or_insert(client);
