@@ -26,6 +26,10 @@ mod scope;
 mod scope_set;
 mod vocab;
 
+/// The rules of the decision, complete: a chapter to read, not code.
+#[doc = include_str!("rules.md")]
+pub mod rules {}
+
 pub use consent::ConsentRecord;
 pub use decide::{grant, Decision};
 pub use document::{
