@@ -9,11 +9,10 @@
 //! Two kinds of input cannot be compared, and [`compare`] says so instead of
 //! guessing:
 //! - a document that does not build (the model assumes a valid policy);
-//! - a request the crate's types cannot express: a flow other than the three
-//!   of DESIGN §2, or a consent record or direct permission whose scope is not
-//!   a valid scope token (the crate's `Scope` refuses it at the host's door).
-//!
-//! A `prompt` other than `Some("consent")` is `Prompt::Default` on both sides.
+//! - a request the crate's types cannot express: a flow other than the four
+//!   of DESIGN §2 (or RFC 8628's URN), or a consent record or direct
+//!   permission whose scope is not a valid scope token (the crate's `Scope`
+//!   refuses it at the host's door).
 
 // Not every includer uses every item.
 #![allow(dead_code)]
@@ -21,11 +20,11 @@
 use std::collections::BTreeSet;
 
 use scope_policy::{
-    ConsentPrompt, ConsentRecord, Decision, Flow, Grant, GrantError, Permission, Policy, Prompt, Request,
-    Scope, User, Verdict,
+    ConsentPrompt, ConsentRecord, Decision, Flow, Grant, GrantError, Permission, Policy, Request, Scope,
+    User, Verdict,
 };
 
-use super::model::{self, Answer, Doc, Granted, Outcome, Req};
+use super::model::{self, Answer, Doc, Granted, Outcome, Record, Req};
 
 /// The model document as the JSON text the crate reads.
 pub fn document_json(doc: &Doc) -> Result<String, String> {
@@ -45,7 +44,6 @@ pub fn build_policy(doc: &Doc) -> Result<Policy, String> {
 #[derive(Debug, Clone)]
 pub struct RealInput {
     pub flow: Flow,
-    pub prompt: Prompt,
     pub user: Option<User>,
     pub consents: Vec<ConsentRecord>,
 }
@@ -53,15 +51,8 @@ pub struct RealInput {
 /// Converts what the crate's request types need to own. `Err` when the
 /// request cannot be expressed (see the module docs).
 pub fn real_input(req: &Req) -> Result<RealInput, String> {
-    let flow: Flow = req
-        .flow
-        .parse()
+    let flow = Flow::from_grant_type(&req.flow)
         .map_err(|_| format!("flow {:?} is not a flow of the crate", req.flow))?;
-    let prompt = if req.prompt.as_deref() == Some("consent") {
-        Prompt::Consent
-    } else {
-        Prompt::Default
-    };
     let scope = |token: &str| {
         Scope::new(token)
             .map_err(|error| format!("{token:?} is not a scope token the crate can hold: {error}"))
@@ -85,45 +76,35 @@ pub fn real_input(req: &Req) -> Result<RealInput, String> {
     };
     let mut consents = Vec::with_capacity(req.consents.len());
     for record in &req.consents {
-        consents.push(ConsentRecord {
-            user_id: record.user_id.clone(),
-            client_id: record.client_id.clone(),
-            audience: record.audience.clone(),
-            scopes: record.scopes.iter().map(|s| scope(s)).collect::<Result<_, _>>()?,
-            expires_at: record.expires_at,
-        });
+        let scopes: Vec<Scope> = record.scopes.iter().map(|s| scope(s)).collect::<Result<_, _>>()?;
+        let declined: Vec<Scope> = record
+            .declined
+            .iter()
+            .map(|s| scope(s))
+            .collect::<Result<_, _>>()?;
+        let mut real = ConsentRecord::new(&record.user_id, &record.client_id, record.audience.as_deref())
+            .with_scopes(scopes)
+            .with_declined(declined);
+        real.expires_at = record.expires_at;
+        consents.push(real);
     }
-    Ok(RealInput {
-        flow,
-        prompt,
-        user,
-        consents,
-    })
+    Ok(RealInput { flow, user, consents })
 }
 
 impl RealInput {
     /// The crate's request for `req`, through the public builder.
     pub fn request<'a>(&'a self, req: &'a Req) -> Request<'a> {
-        let mut request = Request::new(&req.client_id)
+        Request::new(&req.client_id)
             .flow(self.flow)
             .consents(&self.consents)
-            .prompt(self.prompt);
-        if let Some(audience) = &req.audience {
-            request = request.audience(audience);
-        }
-        if let Some(scope) = &req.scope {
-            request = request.scope(scope);
-        }
-        if let Some(user) = &self.user {
-            request = request.user(user);
-        }
-        if let Some(original) = &req.original_scope {
-            request = request.original_scope(original);
-        }
-        if let Some(now) = req.now {
-            request = request.now(now);
-        }
-        request
+            .maybe_audience(req.audience.as_deref())
+            .maybe_scope(req.scope.as_deref())
+            .maybe_user(self.user.as_ref())
+            .maybe_prompt(req.prompt.as_deref())
+            .maybe_redirect_uri(req.redirect_uri.as_deref())
+            .maybe_original_scope(req.original_scope.as_deref())
+            .maybe_original_audience(req.original_audience.as_deref())
+            .maybe_now(req.now)
     }
 }
 
@@ -158,6 +139,12 @@ pub fn real_outcome(policy: &Policy, doc: &Doc, req: &Req, answer: &Answer) -> R
             match answer {
                 Answer::None => Outcome::Consent {
                     prompt: prompt.scopes().map(|s| s.scope().to_string()).collect(),
+                    required: prompt
+                        .scopes()
+                        .filter(|s| s.required())
+                        .map(|s| s.scope().to_string())
+                        .collect(),
+                    unverifiable_redirect: prompt.unverifiable_redirect(),
                     verdicts: prompt_verdicts(&prompt, &mut problems),
                 },
                 Answer::Deny => Outcome::Error(error_code(&prompt.deny())),
@@ -190,6 +177,10 @@ fn granted(grant: &Grant<'_>, req: &Req, problems: &mut Vec<String>) -> Granted 
             let reason = match verdict {
                 Verdict::Granted => None,
                 Verdict::Denied(reason) => Some(reason.as_str().to_string()),
+                other => {
+                    problems.push(format!("a grant holds the verdict {other:?} on {scope:?}"));
+                    None
+                }
             };
             (scope.to_string(), reason)
         })
@@ -200,27 +191,30 @@ fn granted(grant: &Grant<'_>, req: &Req, problems: &mut Vec<String>) -> Granted 
         if record.user_id != user_id
             || record.client_id != req.client_id
             || record.audience.as_deref() != grant.audience()
-            || record.expires_at.is_some()
         {
             problems.push(format!(
-                "the new consent record is for ({:?}, {:?}, {:?}, expires {:?}), not for the request's \
-                 ({user_id:?}, {:?}, {:?}, never)",
+                "the new consent record is for ({:?}, {:?}, {:?}), not for the request's ({user_id:?}, {:?}, {:?})",
                 record.user_id,
                 record.client_id,
                 record.audience,
-                record.expires_at,
                 req.client_id,
                 grant.audience()
             ));
         }
-        let distinct: BTreeSet<&Scope> = record.scopes.iter().collect();
-        if distinct.len() != record.scopes.len() {
+        let all: Vec<&Scope> = record.scopes.iter().chain(&record.declined).collect();
+        let distinct: BTreeSet<&Scope> = all.iter().copied().collect();
+        if distinct.len() != all.len() {
             problems.push(format!(
-                "the new consent record repeats a scope: {:?}",
-                record.scopes
+                "the new consent record repeats a scope, or holds one it declines: {:?} / {:?}",
+                record.scopes, record.declined
             ));
         }
-        record.scopes.iter().map(|s| s.as_str().to_string()).collect()
+        let own = |scopes: &[Scope]| scopes.iter().map(|s| s.as_str().to_string()).collect();
+        Record {
+            scopes: own(&record.scopes),
+            declined: own(&record.declined),
+            expires_at: record.expires_at,
+        }
     });
     Granted {
         audience: grant.audience().map(str::to_string),
@@ -229,6 +223,8 @@ fn granted(grant: &Grant<'_>, req: &Req, problems: &mut Vec<String>) -> Granted 
         scope_changed: grant.scope_changed(),
         refresh_token: grant.refresh_token(),
         consent_record,
+        permissions: grant.permissions().into_iter().map(str::to_string).collect(),
+        unverifiable_redirect: grant.unverifiable_redirect(),
     }
 }
 
@@ -257,7 +253,7 @@ pub fn grant_problems(grant: &Grant<'_>) -> Vec<String> {
         .verdicts()
         .filter_map(|(scope, verdict)| match verdict {
             Verdict::Denied(reason) => Some((scope, reason)),
-            Verdict::Granted => None,
+            _ => None,
         })
         .collect();
     if denied != denied_verdicts {
@@ -275,53 +271,46 @@ pub fn grant_problems(grant: &Grant<'_>) -> Vec<String> {
             problems.push(format!("is_granted({scope:?}) disagrees with scopes()"));
         }
     }
-    if grant.refresh_token() != scopes.contains(&"offline_access") {
-        problems.push("refresh_token() disagrees with the granted scopes".to_string());
+    if grant.is_empty() != scopes.is_empty() {
+        problems.push("is_empty() disagrees with the granted scopes".to_string());
     }
     problems
 }
 
 /// The verdicts of a prompt in asked order, in the model's shape (`None` for
-/// a scope granted so far or on the prompt). The prompt only lists its three
-/// groups apart, so the order comes from a copy answered with an empty approval.
+/// a scope granted so far or on the prompt), checked against the prompt's
+/// three groups (`scopes`, `granted`, `denied`).
 fn prompt_verdicts(prompt: &ConsentPrompt<'_>, problems: &mut Vec<String>) -> Vec<(String, Option<String>)> {
     let on_prompt: Vec<&str> = prompt.scopes().map(|s| s.scope()).collect();
     let granted: Vec<&str> = prompt.granted().collect();
     let denied: Vec<_> = prompt.denied().collect();
-    let nothing: [&str; 0] = [];
-    let answered = match prompt.clone().approve(nothing) {
-        Ok(grant) => grant,
-        Err(error) => {
-            problems.push(format!("approving nothing failed: {error}"));
-            return Vec::new();
-        }
-    };
-    let mut verdicts = Vec::new();
     let (mut seen_prompt, mut seen_granted, mut seen_denied) = (Vec::new(), Vec::new(), Vec::new());
-    for (scope, verdict) in answered.verdicts() {
-        match verdict {
-            Verdict::Granted => seen_granted.push(scope),
-            Verdict::Denied(reason) if on_prompt.contains(&scope) => {
-                if reason != scope_policy::DenyReason::ConsentDenied {
-                    problems.push(format!(
-                        "prompt scope {scope:?} denied for {reason} after the approval"
-                    ));
-                }
-                seen_prompt.push(scope);
-            }
-            Verdict::Denied(reason) => seen_denied.push((scope, reason)),
-        }
+    let mut verdicts = Vec::new();
+    for (scope, verdict) in prompt.verdicts() {
         let reason = match verdict {
-            Verdict::Denied(reason) if !on_prompt.contains(&scope) => Some(reason.as_str().to_string()),
-            _ => None,
+            Verdict::Asked => {
+                seen_prompt.push(scope);
+                None
+            }
+            Verdict::Granted => {
+                seen_granted.push(scope);
+                None
+            }
+            Verdict::Denied(reason) => {
+                seen_denied.push((scope, reason));
+                Some(reason.as_str().to_string())
+            }
+            other => {
+                problems.push(format!("an unknown verdict {other:?}"));
+                None
+            }
         };
         verdicts.push((scope.to_string(), reason));
     }
     if seen_prompt != on_prompt || seen_granted != granted || seen_denied != denied {
         problems.push(format!(
             "the prompt's groups (prompt {on_prompt:?}, granted {granted:?}, denied {denied:?}) do not \
-             match its answer's verdicts (prompt {seen_prompt:?}, granted {seen_granted:?}, denied \
-             {seen_denied:?})"
+             match its verdicts (prompt {seen_prompt:?}, granted {seen_granted:?}, denied {seen_denied:?})"
         ));
     }
     if on_prompt.is_empty() {
@@ -427,12 +416,29 @@ pub fn outcome_differences(model: &Outcome, real: &Outcome) -> Vec<String> {
         (
             Outcome::Consent {
                 prompt: expected_prompt,
+                required: expected_required,
+                unverifiable_redirect: expected_mark,
                 verdicts: expected_verdicts,
             },
-            Outcome::Consent { prompt, verdicts },
+            Outcome::Consent {
+                prompt,
+                required,
+                unverifiable_redirect,
+                verdicts,
+            },
         ) => {
             if expected_prompt != prompt {
                 found.push(format!("prompt: model {expected_prompt:?}, crate {prompt:?}"));
+            }
+            if expected_required != required {
+                found.push(format!(
+                    "required marks: model {expected_required:?}, crate {required:?}"
+                ));
+            }
+            if expected_mark != unverifiable_redirect {
+                found.push(format!(
+                    "unverifiable_redirect: model {expected_mark}, crate {unverifiable_redirect}"
+                ));
             }
             verdict_differences(expected_verdicts, verdicts, &mut found);
         }
@@ -462,15 +468,28 @@ pub fn outcome_differences(model: &Outcome, real: &Outcome) -> Vec<String> {
                     expected.refresh_token, got.refresh_token
                 ));
             }
-            let as_set = |record: &Option<Vec<String>>| {
-                record
-                    .as_ref()
-                    .map(|scopes| scopes.iter().cloned().collect::<BTreeSet<String>>())
+            let as_sets = |record: &Option<Record>| {
+                record.as_ref().map(|record| {
+                    let set = |scopes: &[String]| scopes.iter().cloned().collect::<BTreeSet<String>>();
+                    (set(&record.scopes), set(&record.declined), record.expires_at)
+                })
             };
-            if as_set(&expected.consent_record) != as_set(&got.consent_record) {
+            if as_sets(&expected.consent_record) != as_sets(&got.consent_record) {
                 found.push(format!(
                     "consent record: model {:?}, crate {:?}",
                     expected.consent_record, got.consent_record
+                ));
+            }
+            if expected.permissions != got.permissions {
+                found.push(format!(
+                    "permissions: model {:?}, crate {:?}",
+                    expected.permissions, got.permissions
+                ));
+            }
+            if expected.unverifiable_redirect != got.unverifiable_redirect {
+                found.push(format!(
+                    "unverifiable_redirect: model {}, crate {}",
+                    expected.unverifiable_redirect, got.unverifiable_redirect
                 ));
             }
         }
