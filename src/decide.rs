@@ -4,14 +4,17 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
+use std::collections::HashSet;
+
 use crate::consent::Remembered;
 use crate::error::GrantError;
 use crate::grant::{Context, DenyReason, Entry, Grant, State, Verdicts, NO_ID};
-use crate::policy::{Api, Policy};
+use crate::intern::token_hash;
+use crate::policy::{Api, Class, Client, Policy};
 use crate::prompt::ConsentPrompt;
 use crate::redirect::is_verifiable_redirect;
 use crate::request::{Request, User};
-use crate::scope::{is_oidc_scope, Limits, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
+use crate::scope::{scan_fits, Limits, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
 
@@ -177,36 +180,61 @@ impl Policy {
     /// [`GrantError::ConsentRequired`] under `prompt=none`; its
     /// [`code`](GrantError::code) is the OAuth error to answer with.
     pub fn grant<'a>(&'a self, request: &Request<'a>) -> Result<Decision<'a>, GrantError> {
-        let checked = Checked::new(self, request)?;
-        checked.decide()
+        // The parsed parameters stay in this frame: they are large (inline
+        // room for 16 tokens and their hashes) and only ever borrowed.
+        let (client, prompt) = self.check_client_and_parameters(request)?;
+        let mut param = ScopeParam::default();
+        if let Some(raw) = request.scope {
+            // 4. The scope parameter parses, within the limits.
+            param
+                .parse_into(raw, self.limits(), self.seed())
+                .map_err(GrantError::Scope)?;
+        }
+        let api = self.check_audience(request, client)?;
+        self.check_unknown_scopes(&param, api)?;
+        let mut original = ScopeParam::default();
+        if let (Flow::RefreshToken, Some(raw)) = (request.flow, request.original_scope) {
+            // 8. A refresh never widens the original grant (RFC 6749 §6); its
+            // original scope comes from the host's store, so no limit applies.
+            original
+                .parse_into(raw, UNLIMITED, self.seed())
+                .map_err(GrantError::OriginalScope)?;
+            if let Some(token) = param.first_not_in(&original) {
+                return Err(GrantError::ScopeWidened {
+                    scope: token.to_owned(),
+                });
+            }
+        }
+        let redirect_uri = sent(request.redirect_uri).filter(|_| request.flow == Flow::AuthorizationCode);
+        let context = Context {
+            policy: self,
+            client,
+            api: api.map(|(_, api)| api),
+            flow: request.flow,
+            user: request.user,
+            consents: request.consents,
+            now: request.now,
+            prompt,
+            redirect_uri,
+            unverifiable_redirect: redirect_uri.is_some_and(|uri| !is_verifiable_redirect(uri)),
+        };
+        decide(context, &param, &original)
     }
-}
 
-/// A request that passed the request-level checks, with what the verdicts need.
-struct Checked<'a> {
-    context: Context<'a>,
-    api_index: Option<usize>,
-    param: ScopeParam<'a>,
-    original: Option<ScopeParam<'a>>,
-}
-
-/// No limit: a refresh's original scope comes from the host's store, not from the client.
-const UNLIMITED: Limits = Limits {
-    max_scope_length: usize::MAX,
-    max_scope_tokens: usize::MAX,
-};
-
-impl<'a> Checked<'a> {
-    /// The request-level checks, in order.
-    fn new(policy: &'a Policy, parts: &Request<'a>) -> Result<Self, GrantError> {
+    /// Checks 1 to 3: the client, its flow, the user, the original scope of
+    /// a refresh, and the prompt of an authorization request.
+    fn check_client_and_parameters<'a>(
+        &'a self,
+        request: &Request<'a>,
+    ) -> Result<(&'a Client, Prompt), GrantError> {
         // 1. The client is defined.
-        let client = policy
-            .client(parts.client_id)
+        let client = self
+            .client(request.client_id)
             .ok_or_else(|| GrantError::UnknownClient {
-                client_id: parts.client_id.to_owned(),
+                client_id: request.client_id.to_owned(),
             })?;
         // 2. The flow is one of its grant types.
-        let flow = parts.flow;
+        let flow = request.flow;
         if !client.allows(flow) {
             return Err(GrantError::FlowNotAllowed {
                 client_id: client.client_id().to_owned(),
@@ -216,55 +244,59 @@ impl<'a> Checked<'a> {
         // 3. A user exactly when the flow has one; a refresh has its original
         // scope; the prompt of an authorization request is valid. An empty
         // parameter counts as not sent (RFC 6749 §3.1).
-        match (flow.has_user(), parts.user) {
+        match (flow.has_user(), request.user) {
             (true, None) => return Err(GrantError::MissingUser { flow }),
             (false, Some(_)) => return Err(GrantError::UnexpectedUser),
             _ => {}
         }
-        if flow == Flow::RefreshToken && parts.original_scope.is_none() {
+        if flow == Flow::RefreshToken && request.original_scope.is_none() {
             return Err(GrantError::MissingOriginalScope);
         }
-        let sent = |parameter: Option<&'a str>| parameter.filter(|value| !value.is_empty());
-        let authorization = flow == Flow::AuthorizationCode;
-        let prompt = match sent(parts.prompt).filter(|_| authorization) {
+        let prompt = match sent(request.prompt).filter(|_| flow == Flow::AuthorizationCode) {
             Some(raw) => Prompt::parse(raw).map_err(GrantError::Prompt)?,
             None => Prompt::default(),
         };
-        // 4. The scope parameter parses, within the limits.
-        let param = match parts.scope {
-            Some(raw) => ScopeParam::parse(raw, policy.limits()).map_err(GrantError::Scope)?,
-            None => ScopeParam::default(),
-        };
+        Ok((client, prompt))
+    }
+
+    /// Checks 5 and 6: the audience in force, and the API's admission of
+    /// this client for this flow.
+    fn check_audience<'a>(
+        &'a self,
+        request: &Request<'a>,
+        client: &'a Client,
+    ) -> Result<Option<(usize, &'a Api)>, GrantError> {
+        let flow = request.flow;
         // 5. The audience (RFC 8707 §2: an unknown one is `invalid_target`);
         // a refresh keeps its grant's (RFC 9700 §4.14.2).
-        let api = match (flow, parts.audience) {
+        let api = match (flow, request.audience) {
             (Flow::RefreshToken, named) => {
-                let original = match parts.original_audience {
-                    Some(audience) => Some(policy.api_entry(audience).ok_or_else(|| {
-                        GrantError::UnknownOriginalAudience {
-                            audience: audience.to_owned(),
-                        }
-                    })?),
-                    None => None,
-                };
-                if let Some(named) = named.filter(|&named| Some(named) != parts.original_audience) {
+                let original =
+                    match request.original_audience {
+                        Some(audience) => Some(self.api_entry(audience).ok_or_else(|| {
+                            GrantError::UnknownOriginalAudience {
+                                audience: audience.to_owned(),
+                            }
+                        })?),
+                        None => None,
+                    };
+                if let Some(named) = named.filter(|&named| Some(named) != request.original_audience) {
                     return Err(GrantError::AudienceChanged {
                         audience: named.to_owned(),
-                        original: parts.original_audience.map(str::to_owned),
+                        original: request.original_audience.map(str::to_owned),
                     });
                 }
                 original
             }
             (_, Some(audience)) => {
                 Some(
-                    policy
-                        .api_entry(audience)
+                    self.api_entry(audience)
                         .ok_or_else(|| GrantError::UnknownAudience {
                             audience: audience.to_owned(),
                         })?,
                 )
             }
-            (_, None) => policy.default_api_entry(),
+            (_, None) => self.default_api_entry(),
         };
         if flow == Flow::ClientCredentials && api.is_none() {
             return Err(GrantError::MissingAudience);
@@ -294,106 +326,133 @@ impl<'a> Checked<'a> {
                 });
             }
         }
-        // 7. Unknown scopes, when the policy rejects them.
-        if policy.unknown_scopes() == UnknownScopes::Reject {
-            let unknown = param.tokens().iter().find(|token| {
-                !is_oidc_scope(token) && api.is_none_or(|(_, api)| api.scope_id(token).is_none())
-            });
-            if let Some(token) = unknown {
-                return Err(GrantError::UnknownScope {
-                    scope: (*token).to_owned(),
-                });
-            }
-        }
-        // 8. A refresh never widens the original grant (RFC 6749 §6).
-        let original = match (flow, parts.original_scope) {
-            (Flow::RefreshToken, Some(raw)) => {
-                let original = ScopeParam::parse(raw, UNLIMITED).map_err(GrantError::OriginalScope)?;
-                if let Some(token) = param.first_not_in(&original) {
-                    return Err(GrantError::ScopeWidened {
-                        scope: token.to_owned(),
-                    });
-                }
-                Some(original)
-            }
-            _ => None,
-        };
-        let redirect_uri = sent(parts.redirect_uri).filter(|_| authorization);
-        Ok(Checked {
-            context: Context {
-                policy,
-                client,
-                api: api.map(|(_, api)| api),
-                flow,
-                user: parts.user,
-                consents: parts.consents,
-                now: parts.now,
-                prompt,
-                redirect_uri,
-                unverifiable_redirect: redirect_uri.is_some_and(|uri| !is_verifiable_redirect(uri)),
-            },
-            api_index: api.map(|(index, _)| index),
-            param,
-            original,
-        })
+        Ok(api)
     }
 
-    /// The asked scopes, and the size of the requested set. Scopes the
-    /// request does not name (an API's defaults, a client's grant) are
-    /// gathered into `unnamed`; the request's own are borrowed, not copied.
-    fn asked<'s>(&'s self, unnamed: &'s mut SmallVec<[&'a str; INLINE_TOKENS]>) -> (&'s [&'a str], usize) {
-        if !self.param.is_empty() {
-            return (self.param.tokens(), self.param.tokens().len());
+    /// Check 7: under `unknown_scopes = "reject"`, every token of the scope
+    /// parameter is an OIDC scope or defined by the API.
+    fn check_unknown_scopes(
+        &self,
+        param: &ScopeParam<'_>,
+        api: Option<(usize, &Api)>,
+    ) -> Result<(), GrantError> {
+        if self.unknown_scopes() != UnknownScopes::Reject {
+            return Ok(());
         }
-        let context = &self.context;
-        let mut names = |api: &'a Api, ids: &mut dyn Iterator<Item = usize>| {
-            unnamed.extend(ids.filter_map(|id| api.scope_at(id)).map(|scope| scope.as_str()));
-        };
-        match (context.flow, context.api, self.api_index) {
-            (Flow::ClientCredentials, Some(api), Some(index)) => {
-                let grant = context.client.grant_for(Subject::Client, index);
-                names(api, &mut grant.into_iter().flat_map(ScopeSet::iter));
-            }
-            (Flow::AuthorizationCode | Flow::DeviceCode, Some(api), _) => {
-                names(api, &mut api.default_scope_ids().iter().copied());
-            }
-            (Flow::RefreshToken, _, _) => {
-                let original = self.original.as_ref().map(ScopeParam::tokens).unwrap_or_default();
-                return (original, original.len());
-            }
-            _ => {}
+        let mut tokens = param.tokens().iter().zip(param.hashes());
+        let unknown = tokens.find(|(token, &hash)| {
+            let class = match api {
+                Some((_, api)) => api.classify(token, hash),
+                None => self.classify_without_api(token, hash),
+            };
+            class == Class::Unknown
+        });
+        match unknown {
+            Some((token, _)) => Err(GrantError::UnknownScope {
+                scope: (*token).to_owned(),
+            }),
+            None => Ok(()),
         }
-        (unnamed, 0)
     }
+}
 
-    /// A verdict for every asked scope, then consent.
-    fn decide(&self) -> Result<Decision<'a>, GrantError> {
-        let context = self.context;
-        let mut unnamed = SmallVec::new();
-        let (asked, requested) = self.asked(&mut unnamed);
-        let rules = Rules::new(&context);
-        let mut verdicts = rules.verdicts(asked);
-        let refresh_token = match context.flow {
-            Flow::AuthorizationCode | Flow::DeviceCode => consent_interactive(&context, &mut verdicts),
-            Flow::RefreshToken => consent_refresh(&context, &mut verdicts, &rules, self.original.as_ref()),
-            Flow::ClientCredentials => false,
-        };
-        let pending = Grant {
-            context,
-            verdicts,
-            requested,
-            refresh_token,
-            consent_record: None,
-        };
-        if !pending.verdicts.iter().any(|entry| entry.state == State::Asked) {
-            return Ok(Decision::Granted(pending));
-        }
-        // OpenID Connect Core §3.1.2.6: the client asked that the user see nothing.
-        if context.prompt.none() {
-            return Err(GrantError::ConsentRequired);
-        }
-        Ok(Decision::ConsentRequired(ConsentPrompt::new(pending)))
+/// An empty parameter counts as not sent (RFC 6749 §3.1).
+fn sent(parameter: Option<&str>) -> Option<&str> {
+    parameter.filter(|value| !value.is_empty())
+}
+
+/// No limit: a refresh's original scope comes from the host's store, not from the client.
+const UNLIMITED: Limits = Limits {
+    max_scope_length: usize::MAX,
+    max_scope_tokens: usize::MAX,
+};
+
+/// The asked scopes and their hashes: the parameter's own, or, with none, the
+/// scopes the request did not name (an API's defaults, a client's grant, a
+/// refresh's original scope).
+struct Asked<'s, 'a> {
+    tokens: &'s [&'a str],
+    hashes: &'s [u64],
+    /// The size of the requested set (for `scope_changed`).
+    requested: usize,
+}
+
+/// Which scopes are asked for, and the requested set's size.
+fn asked<'s, 'a>(
+    context: &Context<'a>,
+    param: &'s ScopeParam<'a>,
+    original: &'s ScopeParam<'a>,
+    unnamed: &'s mut (SmallVec<[&'a str; INLINE_TOKENS]>, SmallVec<[u64; INLINE_TOKENS]>),
+) -> Asked<'s, 'a> {
+    let own = |param: &'s ScopeParam<'a>| Asked {
+        tokens: param.tokens(),
+        hashes: param.hashes(),
+        requested: param.tokens().len(),
+    };
+    if !param.is_empty() {
+        return own(param);
     }
+    let ids: Option<(&'a Api, &mut dyn Iterator<Item = usize>)> = match (context.flow, context.api) {
+        (Flow::RefreshToken, _) => return own(original),
+        (Flow::ClientCredentials, Some(api)) => {
+            let grant = context.client.grant_for(Subject::Client, api.index());
+            Some((api, &mut grant.into_iter().flat_map(ScopeSet::iter)))
+        }
+        (Flow::AuthorizationCode | Flow::DeviceCode, Some(api)) => {
+            Some((api, &mut api.default_scope_ids().iter().copied()))
+        }
+        _ => None,
+    };
+    let (names, hashes) = unnamed;
+    if let Some((api, ids)) = ids {
+        let seed = context.policy.seed();
+        for scope in ids.filter_map(|id| api.scope_at(id)) {
+            names.push(scope.as_str());
+            hashes.push(token_hash(seed, scope.as_str().as_bytes()));
+        }
+    }
+    Asked {
+        tokens: names,
+        hashes,
+        requested: 0,
+    }
+}
+
+/// The verdicts, then consent, then the decision.
+fn decide<'a>(
+    context: Context<'a>,
+    param: &ScopeParam<'a>,
+    original: &ScopeParam<'a>,
+) -> Result<Decision<'a>, GrantError> {
+    let mut unnamed = (SmallVec::new(), SmallVec::new());
+    let asked = asked(&context, param, original, &mut unnamed);
+    let mut verdicts = Verdicts::new();
+    if asked.tokens.len() > INLINE_TOKENS {
+        verdicts.reserve_exact(asked.tokens.len());
+    }
+    let rules = Rules::new(&context);
+    rules.verdicts(asked.tokens, asked.hashes, &mut verdicts);
+    let refresh_token = match context.flow {
+        Flow::AuthorizationCode | Flow::DeviceCode => consent_interactive(&context, &mut verdicts),
+        Flow::RefreshToken => consent_refresh(&context, &mut verdicts, &rules, original),
+        Flow::ClientCredentials => false,
+    };
+    let asks = verdicts.iter().any(|entry| entry.state == State::Asked);
+    // OpenID Connect Core §3.1.2.6: the client asked that the user see nothing.
+    if asks && context.prompt.none() {
+        return Err(GrantError::ConsentRequired);
+    }
+    let pending = Grant {
+        context,
+        verdicts,
+        requested: asked.requested,
+        refresh_token,
+        consent_record: None,
+    };
+    Ok(match asks {
+        false => Decision::Granted(pending),
+        true => Decision::ConsentRequired(ConsentPrompt::new(pending)),
+    })
 }
 
 /// Consent in `authorization_code` and `device_code`: each allowed scope
@@ -442,7 +501,7 @@ fn consent_refresh(
     context: &Context<'_>,
     verdicts: &mut Verdicts<'_>,
     rules: &Rules<'_, '_>,
-    original: Option<&ScopeParam<'_>>,
+    original: &ScopeParam<'_>,
 ) -> bool {
     let must_ask = context.must_ask();
     let remembered = Remembered::new(context.consents, context.key(), verdicts.len() + 1);
@@ -455,11 +514,11 @@ fn consent_refresh(
             entry.state = State::Denied(DenyReason::ConsentMissing);
         }
     }
-    let kept = original.is_some_and(|original| original.contains(OFFLINE_ACCESS));
+    let kept = original.contains(OFFLINE_ACCESS);
     kept && match verdicts.iter().find(|entry| entry.scope == OFFLINE_ACCESS) {
         Some(entry) => entry.state == State::Granted,
         // Not asked this time: would it be granted if it were?
-        None => rules.allowed(OFFLINE_ACCESS).is_ok() && consented(OFFLINE_ACCESS, NO_ID),
+        None => rules.oidc(OFFLINE_ACCESS) == State::Granted && consented(OFFLINE_ACCESS, NO_ID),
     }
 }
 
@@ -470,13 +529,11 @@ struct Rules<'c, 'a> {
     // The client grant that restricts API scopes, if one does.
     restriction: Option<&'a ScopeSet>,
     restricted: bool,
+    // Whether `offline_access` is refused whatever else.
+    offline_refused: bool,
     // Under RBAC in a user flow: the user whose roles and permissions decide.
     rbac: Option<&'a User>,
 }
-
-/// An asked scope that passed every check before RBAC: where it is in the
-/// request, and its id in the audience's API.
-type Waiting<'a> = SmallVec<[(usize, &'a str, usize); INLINE_TOKENS]>;
 
 impl<'c, 'a> Rules<'c, 'a> {
     fn new(context: &'c Context<'a>) -> Self {
@@ -487,98 +544,182 @@ impl<'c, 'a> Rules<'c, 'a> {
             context,
             restriction: context.restriction(),
             restricted: context.restricted(),
+            offline_refused: !context.client.allows(Flow::RefreshToken)
+                || context.api.is_some_and(|api| !api.allow_offline_access()),
             rbac,
         }
     }
 
-    /// A verdict for every asked scope, in order, before consent.
-    ///
-    /// RBAC is the last check, so it runs after the others over the scopes
-    /// still waiting for it. Each of the user's roles is then looked up once
-    /// per request, not once per scope, and not at all when nothing waits.
-    fn verdicts(&self, asked: &[&'a str]) -> Verdicts<'a> {
-        let mut waiting = Waiting::new();
-        let mut verdicts: Verdicts<'a> = asked
+    /// A verdict for every asked scope, in order, before consent: one probe
+    /// of the API's table classifies a token; bit tests do the rest.
+    fn verdicts(&self, asked: &[&'a str], hashes: &[u64], verdicts: &mut Verdicts<'a>) {
+        let context = self.context;
+        let mut rbac = self
+            .rbac
+            .zip(context.api)
+            .map(|(user, api)| Rbac::new(context.policy, user, api));
+        for (&scope, &hash) in asked.iter().zip(hashes) {
+            let class = match context.api {
+                Some(api) => api.classify(scope, hash),
+                None => context.policy.classify_without_api(scope, hash),
+            };
+            let (state, id) = match class {
+                Class::Oidc => (self.oidc(scope), NO_ID),
+                Class::Unknown if context.api.is_none() => (State::Denied(DenyReason::NoAudience), NO_ID),
+                Class::Unknown => (State::Denied(DenyReason::Undefined), NO_ID),
+                Class::Scope(id) => {
+                    let state =
+                        if self.restricted && !self.restriction.is_some_and(|grant| grant.contains(id)) {
+                            State::Denied(DenyReason::NotGrantedToClient)
+                        } else {
+                            match &mut rbac {
+                                Some(rbac) => rbac.check(id, verdicts.len(), asked.len()),
+                                None => State::Granted,
+                            }
+                        };
+                    (state, u32::try_from(id).unwrap_or(NO_ID))
+                }
+            };
+            verdicts.push(Entry { scope, state, id });
+        }
+        if let Some(rbac) = rbac {
+            rbac.finish(verdicts);
+        }
+    }
+
+    /// The verdict on an OIDC scope, before consent.
+    fn oidc(&self, scope: &str) -> State {
+        if self.context.flow == Flow::ClientCredentials {
+            State::Denied(DenyReason::RequiresUser)
+        } else if self.offline_refused && scope == OFFLINE_ACCESS {
+            State::Denied(DenyReason::OfflineAccessNotAllowed)
+        } else {
+            State::Granted
+        }
+    }
+}
+
+/// How many of the user's roles RBAC keeps at hand: a typical user has a
+/// few; the others are looked up once, after the first pass, and only if
+/// some scope still waits.
+const ROLES_AT_HAND: usize = 8;
+
+/// RBAC for one request: a scope is allowed when a role of the user (with
+/// what it inherits) or a direct permission of the user holds it.
+struct Rbac<'a> {
+    policy: &'a Policy,
+    user: &'a User,
+    api: &'a Api,
+    // The sets of the user's first roles on this API, looked up at the first
+    // scope that needs them.
+    sets: SmallVec<[&'a ScopeSet; ROLES_AT_HAND]>,
+    // How many of the user's role names were looked up; `None` before the first.
+    looked_up: Option<usize>,
+    // Positions of the scopes no role at hand allows: they wait for the other
+    // roles and the direct permissions.
+    waiting: SmallVec<[usize; INLINE_TOKENS]>,
+}
+
+impl<'a> Rbac<'a> {
+    fn new(policy: &'a Policy, user: &'a User, api: &'a Api) -> Self {
+        Rbac {
+            policy,
+            user,
+            api,
+            sets: SmallVec::new(),
+            looked_up: None,
+            waiting: SmallVec::new(),
+        }
+    }
+
+    /// The sets of the user's roles on this API, each role looked up once.
+    fn role_sets(&self, names: &'a [String]) -> impl Iterator<Item = (usize, &'a ScopeSet)> + 'a {
+        let (policy, api) = (self.policy, self.api.index());
+        names
             .iter()
             .enumerate()
-            .map(|(at, &scope)| {
-                let (state, id) = match self.allowed(scope) {
-                    Err(reason) => (State::Denied(reason), None),
-                    Ok(Some(id)) if self.rbac.is_some() => {
-                        waiting.push((at, scope, id));
-                        // Refused unless a role or a direct permission allows it, below.
-                        (State::Denied(DenyReason::NotPermitted), Some(id))
+            .filter_map(move |(at, name)| Some((at, policy.role(name)?.set_for(api)?)))
+    }
+
+    /// The verdict on the scope `id` at position `at` of `total` asked scopes.
+    #[inline]
+    fn check(&mut self, id: usize, at: usize, total: usize) -> State {
+        let looked_up = match self.looked_up {
+            Some(looked_up) => looked_up,
+            None => {
+                let mut looked_up = self.user.roles.len();
+                for (position, set) in self.role_sets(&self.user.roles) {
+                    if self.sets.len() == ROLES_AT_HAND {
+                        looked_up = position;
+                        break;
                     }
-                    Ok(id) => (State::Granted, id),
-                };
-                let id = id.and_then(|id| u32::try_from(id).ok()).unwrap_or(NO_ID);
-                Entry { scope, state, id }
-            })
-            .collect();
-        self.permit(&mut verdicts, waiting);
-        verdicts
-    }
-
-    /// Every check before RBAC, the first failing one being the reason. An API
-    /// scope that passes them comes back with its id, for RBAC.
-    fn allowed(&self, scope: &str) -> Result<Option<usize>, DenyReason> {
-        let context = self.context;
-        if is_oidc_scope(scope) {
-            if context.flow == Flow::ClientCredentials {
-                return Err(DenyReason::RequiresUser);
+                    self.sets.push(set);
+                }
+                self.looked_up = Some(looked_up);
+                looked_up
             }
-            let offline_refused = !context.client.allows(Flow::RefreshToken)
-                || context.api.is_some_and(|api| !api.allow_offline_access());
-            if scope == OFFLINE_ACCESS && offline_refused {
-                return Err(DenyReason::OfflineAccessNotAllowed);
-            }
-            return Ok(None);
-        }
-        let api = context.api.ok_or(DenyReason::NoAudience)?;
-        let id = api.scope_id(scope).ok_or(DenyReason::Undefined)?;
-        if self.restricted && !self.restriction.is_some_and(|grant| grant.contains(id)) {
-            return Err(DenyReason::NotGrantedToClient);
-        }
-        Ok(Some(id))
-    }
-
-    /// RBAC: allows each waiting scope that a role of the user or one of the
-    /// user's direct permissions grants on this API. The others stay refused.
-    fn permit(&self, verdicts: &mut Verdicts<'a>, mut waiting: Waiting<'a>) {
-        let (Some(user), Some(api)) = (self.rbac, self.context.api) else {
-            return; // not under RBAC: nothing waits
         };
-        let mut allow = |at: usize| {
+        if self.sets.iter().any(|set| set.contains(id)) {
+            return State::Granted;
+        }
+        if looked_up < self.user.roles.len() || !self.user.permissions.is_empty() {
+            if self.waiting.len() == INLINE_TOKENS {
+                self.waiting.reserve_exact(total - at);
+            }
+            self.waiting.push(at);
+        }
+        // Refused unless another role or a direct permission allows it, in `finish`.
+        State::Denied(DenyReason::NotPermitted)
+    }
+
+    /// Lets the waiting scopes through that the user's other roles or direct
+    /// permissions allow.
+    fn finish(mut self, verdicts: &mut Verdicts<'a>) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        fn allow(verdicts: &mut Verdicts<'_>, at: usize) {
             if let Some(entry) = verdicts.get_mut(at) {
                 entry.state = State::Granted;
             }
-        };
-        let mut role_sets = user
-            .roles
-            .iter()
-            .filter_map(|name| self.context.policy.role(name))
-            .filter_map(|role| role.set_for(api.index()));
-        // A role is looked up only while some scope still waits.
-        while !waiting.is_empty() {
-            let Some(set) = role_sets.next() else {
+        }
+        let id_at =
+            |at: usize, verdicts: &Verdicts<'a>| verdicts.get(at).map_or(usize::MAX, |e| e.id as usize);
+        // The other roles, each looked up once, while a scope still waits.
+        let rest = self.looked_up.unwrap_or_default();
+        let names = self.user.roles.get(rest..).unwrap_or_default();
+        for (_, set) in self.role_sets(names) {
+            if self.waiting.is_empty() {
                 break;
-            };
-            waiting.retain(|&mut (at, _, id)| {
-                let allowed = set.contains(id);
+            }
+            self.waiting.retain(|at| {
+                let allowed = set.contains(id_at(*at, verdicts));
                 if allowed {
-                    allow(at);
+                    allow(verdicts, *at);
                 }
                 !allowed
             });
         }
-        let direct = |scope: &str| {
-            user.permissions
-                .iter()
-                .any(|permission| permission.audience == api.audience() && permission.scope == scope)
-        };
-        for &(at, scope, _) in &waiting {
-            if direct(scope) {
-                allow(at);
+        // The direct permissions on this API: scanned within the scan budget,
+        // hashed beyond, so many permissions and many scopes stay linear.
+        let audience = self.api.audience();
+        let direct = self.user.permissions.iter().filter(|p| p.audience == audience);
+        let count = direct.clone().count();
+        if count == 0 {
+            return;
+        }
+        let hashed: Option<HashSet<&str>> = (!scan_fits(self.waiting.len(), count))
+            .then(|| direct.clone().map(|p| p.scope.as_str()).collect());
+        for &at in &self.waiting {
+            let Some(scope) = verdicts.get(at).map(|entry| entry.scope) else {
+                continue;
+            };
+            let permitted = match &hashed {
+                Some(hashed) => hashed.contains(scope),
+                None => direct.clone().any(|p| p.scope == scope),
+            };
+            if permitted {
+                allow(verdicts, at);
             }
         }
     }

@@ -16,6 +16,7 @@ mod document;
 mod error;
 mod explain;
 mod grant;
+mod intern;
 mod metadata;
 mod policy;
 mod prompt;

@@ -23,8 +23,10 @@ use crate::document::PolicyDocument;
 #[cfg(any(feature = "json", feature = "toml"))]
 use crate::error::LoadError;
 use crate::error::PolicyErrors;
+use crate::intern::{same_bytes, token_hash};
+use crate::intern::{Seed, TokenTable};
 use crate::metadata::Metadata;
-use crate::scope::{Limits, Scope};
+use crate::scope::{Limits, Scope, OIDC_SCOPES};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UserAccess};
 
@@ -40,6 +42,12 @@ pub struct Policy {
     default_audience: Option<usize>,
     limits: Limits,
     consent_lifetime: Option<u64>,
+    // The seed of every token hash of this policy (random per policy).
+    seed: Seed,
+    // The OIDC scopes by hash, for requests with no audience.
+    oidc: TokenTable,
+    // The positions of the APIs, roles and clients by the hash of their name.
+    names: Names,
     apis: Map<Box<str>, Api>,
     roles: Map<Box<str>, Role>,
     clients: Map<Box<str>, Client>,
@@ -57,6 +65,9 @@ pub struct Api {
     // Whether some scope is `consent: always`, so a decision on an API
     // without one never looks the setting up.
     has_always: bool,
+    // The scopes by hash (values 0..n are scope ids), then the OIDC scopes
+    // (n + their position in OIDC_SCOPES): one probe classifies a token.
+    table: TokenTable,
     rbac: bool,
     allow_skipping_consent: bool,
     allow_offline_access: bool,
@@ -65,6 +76,45 @@ pub struct Api {
     // INVARIANT: ids of `scopes`, distinct, in definition order.
     default_scopes: Box<[usize]>,
     metadata: Metadata,
+}
+
+/// The positions of a policy's APIs, roles and clients by the hash of their
+/// name (audience, role name, client id): one hash and one probe per lookup,
+/// with the hash the decision uses for scope tokens.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    pub(crate) apis: TokenTable,
+    pub(crate) roles: TokenTable,
+    pub(crate) clients: TokenTable,
+}
+
+impl Names {
+    /// A table of the keys of `map`, in its order, under `seed`.
+    pub(crate) fn table<V>(map: &Map<Box<str>, V>, seed: u64) -> TokenTable {
+        let hashes: Vec<u64> = map.keys().map(|key| token_hash(seed, key.as_bytes())).collect();
+        TokenTable::new(hashes.into_iter())
+    }
+
+    /// The position of `name` among the keys of `map`, through its `table`.
+    #[inline]
+    fn find<V>(table: &TokenTable, map: &Map<Box<str>, V>, seed: u64, name: &str) -> Option<usize> {
+        let is = |at: usize| {
+            map.get_index(at)
+                .is_some_and(|(key, _)| same_bytes(key.as_bytes(), name.as_bytes()))
+        };
+        table.get(token_hash(seed, name.as_bytes()), is)
+    }
+}
+
+/// What a token names, found with its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// One of the reserved OIDC scopes.
+    Oidc,
+    /// A scope of the API, by id.
+    Scope(usize),
+    /// Neither: undefined, or no API to define it.
+    Unknown,
 }
 
 /// What an API says of one scope, besides its name.
@@ -242,7 +292,7 @@ impl Policy {
 
     /// The API with this exact audience.
     pub fn api(&self, audience: &str) -> Option<&Api> {
-        self.apis.get(audience)
+        self.api_entry(audience).map(|(_, api)| api)
     }
 
     /// The APIs, in document order.
@@ -252,7 +302,7 @@ impl Policy {
 
     /// The role with this name.
     pub fn role(&self, name: &str) -> Option<&Role> {
-        self.roles.get(name)
+        self.role_index(name).and_then(|index| self.role_at(index))
     }
 
     /// The roles, in document order.
@@ -262,7 +312,8 @@ impl Policy {
 
     /// The client with this id.
     pub fn client(&self, client_id: &str) -> Option<&Client> {
-        self.clients.get(client_id)
+        let index = self.client_index(client_id)?;
+        self.clients.get_index(index).map(|(_, client)| client)
     }
 
     /// The clients, in document order.
@@ -292,7 +343,27 @@ impl Policy {
     }
 
     pub(crate) fn api_entry(&self, audience: &str) -> Option<(usize, &Api)> {
-        self.apis.get_full(audience).map(|(index, _, api)| (index, api))
+        let index = Names::find(&self.names.apis, &self.apis, self.seed.0, audience)?;
+        Some((index, self.api_at(index)?))
+    }
+
+    /// The seed of this policy's token hashes.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.0
+    }
+
+    /// What `token` (with `hash` under [`seed`](Self::seed)) names when
+    /// there is no API: an OIDC scope or nothing.
+    pub(crate) fn classify_without_api(&self, token: &str, hash: u64) -> Class {
+        let is = |v: usize| {
+            OIDC_SCOPES
+                .get(v)
+                .is_some_and(|name| same_bytes(name.as_bytes(), token.as_bytes()))
+        };
+        match self.oidc.get(hash, is) {
+            Some(_) => Class::Oidc,
+            None => Class::Unknown,
+        }
     }
 
     pub(crate) fn default_api_entry(&self) -> Option<(usize, &Api)> {
@@ -301,11 +372,11 @@ impl Policy {
     }
 
     pub(crate) fn client_index(&self, client_id: &str) -> Option<usize> {
-        self.clients.get_index_of(client_id)
+        Names::find(&self.names.clients, &self.clients, self.seed.0, client_id)
     }
 
     pub(crate) fn role_index(&self, name: &str) -> Option<usize> {
-        self.roles.get_index_of(name)
+        Names::find(&self.names.roles, &self.roles, self.seed.0, name)
     }
 
     pub(crate) fn role_at(&self, index: usize) -> Option<&Role> {
@@ -391,6 +462,25 @@ impl Api {
 
     pub(crate) fn scope_id(&self, scope: &str) -> Option<usize> {
         self.scopes.get_index_of(scope)
+    }
+
+    /// What `token`, whose hash under the policy's seed is `hash`, names on
+    /// this API: one probe of its table.
+    #[inline]
+    pub(crate) fn classify(&self, token: &str, hash: u64) -> Class {
+        let count = self.scopes.len();
+        let is = |value: usize| {
+            let name = match value.checked_sub(count) {
+                None => self.scopes.get_index(value).map(|(name, _)| name.as_str()),
+                Some(oidc) => OIDC_SCOPES.get(oidc).copied(),
+            };
+            name.is_some_and(|name| same_bytes(name.as_bytes(), token.as_bytes()))
+        };
+        match self.table.get(hash, is) {
+            Some(value) if value < count => Class::Scope(value),
+            Some(_) => Class::Oidc,
+            None => Class::Unknown,
+        }
     }
 
     pub(crate) fn scope_at(&self, id: usize) -> Option<&Scope> {

@@ -3,6 +3,8 @@
 use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::fmt;
+
+use crate::intern;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -251,11 +253,33 @@ pub(crate) fn scan_fits(probes: usize, candidates: usize) -> bool {
 /// assert_eq!(param.tokens(), ["openid", "read:x"]);
 /// # Ok::<(), scope_policy::ScopeError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct ScopeParam<'a> {
     // INVARIANT: distinct, valid tokens, in first-appearance order.
     tokens: SmallVec<[&'a str; INLINE_TOKENS]>,
+    // INVARIANT: `hashes[i]` is `token_hash(seed, tokens[i])`.
+    hashes: SmallVec<[u64; INLINE_TOKENS]>,
+    seed: u64,
 }
+
+impl fmt::Debug for ScopeParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ScopeParam").field(&self.tokens).finish()
+    }
+}
+
+impl PartialEq for ScopeParam<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.tokens == other.tokens
+    }
+}
+
+impl Eq for ScopeParam<'_> {}
+
+/// How many tokens de-duplication compares pairwise (by hash, then text)
+/// before it indexes them in a table: 32 tokens make at most 496 integer
+/// comparisons, cheaper than a table; beyond, a table keeps it linear.
+const SCAN_DISTINCT: usize = 32;
 
 impl<'a> ScopeParam<'a> {
     /// Parses a raw scope parameter (RFC 6749 §3.3).
@@ -271,32 +295,69 @@ impl<'a> ScopeParam<'a> {
     /// NQCHAR (TAB, CR, LF, `"`, `\`, DEL, non-ASCII), and
     /// [`ScopeError::TooManyTokens`] over `max_scope_tokens` tokens.
     pub fn parse(raw: &'a str, limits: Limits) -> Result<Self, ScopeError> {
+        ScopeParam::parse_seeded(raw, limits, 0)
+    }
+
+    /// As [`ScopeParam::parse`], hashing each token under a policy's seed.
+    ///
+    /// One pass over the text, 8 bytes at a time: a word is checked for a
+    /// byte outside NQCHAR and space with a few integer operations, its
+    /// spaces are found exactly, and each token is hashed once, for
+    /// de-duplication here and for its lookup in the API later. A list that
+    /// outgrows its inline room is sized once, from the tokens left.
+    pub(crate) fn parse_seeded(raw: &'a str, limits: Limits, seed: u64) -> Result<Self, ScopeError> {
+        let mut param = ScopeParam::default();
+        param.parse_into(raw, limits, seed)?;
+        Ok(param)
+    }
+
+    /// Parses `raw` into this (empty) parameter, in place: the decision keeps
+    /// its parameters where they are instead of moving them around.
+    pub(crate) fn parse_into(&mut self, raw: &'a str, limits: Limits, seed: u64) -> Result<(), ScopeError> {
         if raw.len() > limits.max_scope_length {
             return Err(ScopeError::TooLong {
                 len: raw.len(),
                 max: limits.max_scope_length,
             });
         }
-        if let Some((at, byte)) = raw
-            .bytes()
-            .enumerate()
-            .find(|&(_, b)| b != b' ' && !is_scope_byte(b))
-        {
-            return Err(ScopeError::InvalidByte { at, byte });
-        }
-        let mut tokens: SmallVec<[&'a str; INLINE_TOKENS]> = SmallVec::new();
-        let mut first_seen = FirstSeen::default();
-        for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
-            if n == limits.max_scope_tokens {
-                return Err(ScopeError::TooManyTokens {
-                    max: limits.max_scope_tokens,
-                });
+        self.seed = seed;
+        let mut scan = Scan {
+            raw,
+            param: self,
+            limits,
+            count: 0,
+            index: None,
+        };
+        let bytes = raw.as_bytes();
+        let mut start = 0;
+        let mut chunks = bytes.chunks_exact(8);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let word = intern::word(chunk);
+            if outside_scope_syntax(word) != 0 {
+                return Err(first_invalid(bytes, base));
             }
-            if first_seen.is_new(&tokens, token) {
-                tokens.push(token);
-            }
+            start = scan.split(word, base, start);
+            base += 8;
         }
-        Ok(ScopeParam { tokens })
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Padded with spaces: they end the last token and are never read as text.
+            let word = intern::word(rest) | (SPACES << (8 * rest.len()));
+            if outside_scope_syntax(word) != 0 {
+                return Err(first_invalid(bytes, base));
+            }
+            start = scan.split(word, base, start);
+        }
+        if start < raw.len() {
+            scan.token(start, raw.len());
+        }
+        if scan.count > limits.max_scope_tokens {
+            return Err(ScopeError::TooManyTokens {
+                max: limits.max_scope_tokens,
+            });
+        }
+        Ok(())
     }
 
     /// The distinct tokens, in first-appearance order.
@@ -304,28 +365,202 @@ impl<'a> ScopeParam<'a> {
         &self.tokens
     }
 
+    /// The tokens' hashes, in the same order.
+    pub(crate) fn hashes(&self) -> &[u64] {
+        &self.hashes
+    }
+
     /// Whether the parameter named no token.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
 
-    /// Whether `token` is one of the parameter's tokens (a scan: linear in
-    /// the token count).
+    /// Whether `token` is one of the parameter's tokens (a scan of their
+    /// hashes: linear in the token count).
     pub fn contains(&self, token: &str) -> bool {
-        self.tokens.iter().any(|kept| same_token(kept, token))
+        self.position(token, intern::token_hash(self.seed, token.as_bytes()))
+            .is_some()
     }
 
-    /// The first token that is not one of `other`'s, if any.
+    /// Where `token`, whose hash is `hash`, is among the tokens.
+    fn position(&self, token: &str, hash: u64) -> Option<usize> {
+        let mut candidates = self.hashes.iter().zip(&self.tokens).enumerate();
+        candidates
+            .find(|(_, (&kept_hash, kept))| kept_hash == hash && same_token(kept, token))
+            .map(|(at, _)| at)
+    }
+
+    /// The first token that is not one of `other`'s, if any. Both must have
+    /// been parsed with the same seed.
     ///
-    /// A scan of `other` per token within [`SCAN_BUDGET`] comparisons, a
-    /// hash set of `other`'s tokens beyond: linear in both lengths.
+    /// A scan of `other`'s hashes per token within [`SCAN_BUDGET`]
+    /// comparisons, a hash set of `other`'s tokens beyond: linear in both lengths.
     pub(crate) fn first_not_in(&self, other: &ScopeParam<'_>) -> Option<&'a str> {
-        let mut tokens = self.tokens.iter().copied();
+        let mut tokens = self.tokens.iter().zip(&self.hashes);
         if scan_fits(self.tokens.len(), other.tokens.len()) {
-            return tokens.find(|token| !other.contains(token));
+            return tokens
+                .find(|(token, &hash)| other.position(token, hash).is_none())
+                .map(|(token, _)| *token);
         }
         let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
-        tokens.find(|token| !theirs.contains(token))
+        tokens
+            .find(|(token, _)| !theirs.contains(*token))
+            .map(|(token, _)| *token)
+    }
+}
+
+/// `0x20` in every byte.
+const SPACES: u64 = 0x2020_2020_2020_2020;
+/// `0x01` in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// The low seven bits of every byte.
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The high bit of each byte of `word` that equals `byte`, exactly (no borrow
+/// crosses bytes).
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// Nonzero when some byte of `word` is neither a space nor NQCHAR: below
+/// `0x20`, `"`, `\`, or `0x7F` and above (RFC 6749 appendix A).
+#[inline]
+fn outside_scope_syntax(word: u64) -> u64 {
+    // Below 0x20: the subtraction borrows into the high bit (exact for "any", n <= 128).
+    let below = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    // 0x7F and above: adding 1 reaches the high bit, or it is already set.
+    let above = (word.wrapping_add(ONES) | word) & HIGHS;
+    below | above | bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+}
+
+/// The first byte from `from` on that is neither a space nor NQCHAR, as the error.
+#[cold]
+fn first_invalid(bytes: &[u8], from: usize) -> ScopeError {
+    let found = bytes
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|&(_, &b)| b != b' ' && !is_scope_byte(b));
+    match found {
+        Some((at, &byte)) => ScopeError::InvalidByte { at, byte },
+        // INVARIANT: the word test is exact, so a flagged word holds such a byte.
+        None => ScopeError::InvalidByte { at: from, byte: 0 },
+    }
+}
+
+/// The state of one scan: the parameter so far, the tokens counted before
+/// de-duplication, and, beyond [`SCAN_DISTINCT`] tokens, an index of them.
+struct Scan<'s, 'a> {
+    raw: &'a str,
+    param: &'s mut ScopeParam<'a>,
+    limits: Limits,
+    count: usize,
+    index: Option<Index>,
+}
+
+/// The positions of the kept tokens by their hash: open addressing, linear
+/// probing, at most half full, made once with room for every token left.
+/// The hashes are seeded per policy, so a request cannot aim its tokens at
+/// one slot; if it could, the cost would still be bounded by the limits.
+struct Index {
+    // INVARIANT: a power of two in length; 0 is empty, else a position + 1.
+    slots: Vec<u32>,
+    shift: u32,
+}
+
+impl Index {
+    fn with_room(tokens: usize) -> Self {
+        let size = (tokens * 2).next_power_of_two().max(64);
+        Index {
+            slots: vec![0; size],
+            shift: 64 - size.trailing_zeros(),
+        }
+    }
+
+    /// Adds the token at `position` unless an equal one is indexed; whether it was new.
+    fn insert(&mut self, param: &ScopeParam<'_>, token: &str, hash: u64, position: usize) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut at = (hash >> self.shift) as usize;
+        while let Some(slot) = self.slots.get_mut(at) {
+            let Some(kept) = slot.checked_sub(1) else {
+                *slot = u32::try_from(position + 1).unwrap_or(u32::MAX);
+                return true;
+            };
+            let kept = kept as usize;
+            if param.hashes.get(kept) == Some(&hash)
+                && param.tokens.get(kept).is_some_and(|k| same_token(k, token))
+            {
+                return false;
+            }
+            at = (at + 1) & mask;
+        }
+        true
+    }
+}
+
+impl<'a> Scan<'_, 'a> {
+    /// Cuts the tokens that the spaces of `word` (at `base`) end; returns
+    /// where the next token starts.
+    #[inline]
+    fn split(&mut self, word: u64, base: usize, mut start: usize) -> usize {
+        let mut spaces = bytes_equal(word, b' ');
+        while spaces != 0 {
+            let at = base + (spaces.trailing_zeros() / 8) as usize;
+            spaces &= spaces - 1;
+            if at > start && at <= self.raw.len() {
+                self.token(start, at);
+            }
+            start = at + 1;
+        }
+        start
+    }
+
+    /// Counts the token `raw[start..end]` and keeps it if it is new.
+    fn token(&mut self, start: usize, end: usize) {
+        self.count += 1;
+        if self.count > self.limits.max_scope_tokens {
+            return; // over the limit: only the bytes are still checked
+        }
+        // INVARIANT: `start` and `end` are at ASCII bytes, so on char boundaries.
+        let Some(token) = self.raw.get(start..end) else {
+            return;
+        };
+        let param = &mut *self.param;
+        let hash = intern::token_hash(param.seed, token.as_bytes());
+        let position = param.tokens.len();
+        let new = match &mut self.index {
+            Some(index) => index.insert(param, token, hash, position),
+            None => param.position(token, hash).is_none(),
+        };
+        if !new {
+            return;
+        }
+        if position == INLINE_TOKENS {
+            // About to leave the inline room: size the lists once, for every token left.
+            let left = self
+                .raw
+                .get(end..)
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|t| !t.is_empty());
+            let room = (left.count() + 1).min(self.limits.max_scope_tokens.saturating_sub(self.count) + 1);
+            param.tokens.reserve_exact(room);
+            param.hashes.reserve_exact(room);
+        }
+        if self.index.is_none() && position == SCAN_DISTINCT {
+            let mut index = Index::with_room(param.tokens.capacity());
+            for (at, (&kept_hash, kept)) in param.hashes.iter().zip(&param.tokens).enumerate() {
+                index.insert(param, kept, kept_hash, at);
+            }
+            index.insert(param, token, hash, position);
+            self.index = Some(index);
+        }
+        param.tokens.push(token);
+        param.hashes.push(hash);
     }
 }
 
@@ -430,6 +665,89 @@ mod tests {
                     "{about}"
                 );
             }
+        }
+    }
+
+    /// The obvious parser: bytes one by one, then `split`, then a scan for repeats.
+    fn naive(raw: &str, limits: Limits) -> Result<Vec<&str>, ScopeError> {
+        if raw.len() > limits.max_scope_length {
+            return Err(ScopeError::TooLong {
+                len: raw.len(),
+                max: limits.max_scope_length,
+            });
+        }
+        if let Some((at, byte)) = raw
+            .bytes()
+            .enumerate()
+            .find(|&(_, b)| b != b' ' && !is_scope_byte(b))
+        {
+            return Err(ScopeError::InvalidByte { at, byte });
+        }
+        let all: Vec<&str> = raw.split(' ').filter(|t| !t.is_empty()).collect();
+        if all.len() > limits.max_scope_tokens {
+            return Err(ScopeError::TooManyTokens {
+                max: limits.max_scope_tokens,
+            });
+        }
+        let mut out: Vec<&str> = Vec::new();
+        for token in all {
+            if !out.contains(&token) {
+                out.push(token);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn every_byte_at_every_position_of_a_word_is_judged_as_the_naive_parser_judges_it() {
+        let limits = Limits::default();
+        for byte in 0u8..=127 {
+            for len in 1..=20 {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    if let Some(slot) = text.get_mut(at) {
+                        *slot = byte;
+                    }
+                    let Ok(raw) = String::from_utf8(text) else {
+                        continue;
+                    };
+                    let parsed = ScopeParam::parse(&raw, limits).map(|p| p.tokens().to_vec());
+                    assert_eq!(parsed, naive(&raw, limits), "byte 0x{byte:02x} at {at} of {len}");
+                }
+            }
+        }
+        for raw in ["\u{e9}", "ab\u{a0}c", "aaaaaaa\u{e9}", "aaaaaaaaaaaaaaa\u{7f}"] {
+            let parsed = ScopeParam::parse(raw, limits).map(|p| p.tokens().to_vec());
+            assert_eq!(parsed, naive(raw, limits), "{raw:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_as_the_naive_parser_parses_it(
+            raw in "[ ab~!\\[\\]\"\\\\\t\u{7f}\u{e9}x]{0,70}",
+            max_length in 0usize..80,
+            max_tokens in 0usize..40,
+        ) {
+            let limits = Limits::new(max_length, max_tokens);
+            let parsed = ScopeParam::parse(&raw, limits).map(|p| p.tokens().to_vec());
+            proptest::prop_assert_eq!(parsed, naive(&raw, limits));
+        }
+
+        #[test]
+        fn long_lists_of_repeats_parse_as_the_naive_parser_parses_them(
+            picks in proptest::collection::vec(0usize..60, 0..200),
+            gaps in proptest::collection::vec(1usize..3, 1..5),
+        ) {
+            let names: Vec<String> = (0..60).map(|n| format!("scope:{n}")).collect();
+            let mut raw = String::new();
+            for (i, pick) in picks.iter().enumerate() {
+                raw.push_str(&" ".repeat(gaps[i % gaps.len()]));
+                raw.push_str(&names[*pick]);
+            }
+            let limits = Limits::new(usize::MAX, usize::MAX);
+            let parsed = ScopeParam::parse(&raw, limits).map(|p| p.tokens().to_vec());
+            proptest::prop_assert_eq!(parsed, naive(&raw, limits));
         }
     }
 

@@ -5,20 +5,32 @@ use std::collections::HashMap;
 
 use indexmap::map::Entry;
 
-use super::{Api, Client, Definition, Map, Policy, Role, Written, WrittenGrant};
+use super::{Api, Client, Definition, Map, Names, Policy, Role, Written, WrittenGrant};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
+use crate::intern::{random_seed, token_hash, Seed, TokenTable};
 use crate::metadata::Metadata;
-use crate::scope::{check_token, is_oidc_scope, Limits, Scope};
+use crate::scope::{check_token, is_oidc_scope, Limits, Scope, OIDC_SCOPES};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{
     ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UnknownValue, UserAccess,
 };
 
 /// Collects problems while the document is walked in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Builder {
     errors: Vec<PolicyError>,
+    // The seed of the policy's token hashes.
+    seed: u64,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            errors: Vec::new(),
+            seed: random_seed(),
+        }
+    }
 }
 
 impl Builder {
@@ -74,6 +86,7 @@ impl Builder {
         // keeps two problems at one path in the order they were found.
         self.errors
             .sort_by_cached_key(|error| document_position(error.path()));
+        let oidc = self.table(std::iter::empty());
         if let Some(errors) = PolicyErrors::from_vec(self.errors) {
             return Err(errors);
         }
@@ -82,10 +95,24 @@ impl Builder {
             default_audience,
             limits,
             consent_lifetime,
+            seed: Seed(self.seed),
+            oidc,
+            names: Names {
+                apis: Names::table(&apis, self.seed),
+                roles: Names::table(&roles, self.seed),
+                clients: Names::table(&clients, self.seed),
+            },
             apis,
             roles,
             clients,
         })
+    }
+
+    /// The table of `scopes` (values 0..n), then of the OIDC scopes.
+    fn table<'s>(&self, scopes: impl Iterator<Item = &'s str>) -> TokenTable {
+        let hash = |name: &str| token_hash(self.seed, name.as_bytes());
+        let all: Vec<u64> = scopes.chain(OIDC_SCOPES).map(hash).collect();
+        TokenTable::new(all.into_iter())
     }
 
     /// Checks that no metadata key is empty.
@@ -149,12 +176,14 @@ impl Builder {
             let has_always = scopes
                 .values()
                 .any(|definition| definition.consent == ScopeConsent::Always);
+            let table = self.table(scopes.keys().map(Scope::as_str));
             let mut api = Api {
                 index: apis.len(),
                 audience: doc.audience.as_str().into(),
                 name: doc.name.as_deref().unwrap_or(&doc.audience).into(),
                 scopes,
                 has_always,
+                table,
                 rbac: doc.rbac,
                 allow_skipping_consent: doc.allow_skipping_consent,
                 allow_offline_access: doc.allow_offline_access,
