@@ -1,15 +1,24 @@
 //! `grant()` against the reference model (TESTING.md §2, invariant 15): a
 //! small generated policy and a generated request, decided by both; any
-//! difference panics with every difference listed.
+//! difference panics with every difference listed. DESIGN.md revision 2:
+//! one-time (`consent: always`) and `required` scopes, metadata, a
+//! `consent_lifetime`, the `device_code` flow (also as its RFC 8628 URN),
+//! raw `prompt` values, redirect URIs (verifiable ones, loopback spellings,
+//! custom schemes, garbage), `original_audience`, records with `declined`,
+//! and a clock near `u64::MAX` now and then.
 //!
 //! Sizes are small (≤ 3 APIs, ≤ 8 scopes each, ≤ 5 roles, ≤ 4 clients, ≤ 6
 //! consent records) so that every combination is reachable, and tokens are
 //! drawn from the policy's own names and hostile mutations of them (case
-//! flips, a `*` suffix, another API's name, a TAB, an NBSP, a look-alike).
+//! flips, a `*` suffix, another API's name, a TAB, an NBSP, a look-alike, a
+//! percent-escape); clients and audiences from those the document defines.
 //! Generated documents are valid by construction (unique names, references
-//! that resolve, patterns that match, acyclic inheritance), so nearly every
-//! input is compared. Set `DIFF_VERBOSE=1` to print inputs that could not be
-//! compared.
+//! that resolve, patterns that match, acyclic inheritance, no
+//! `client_credentials` for public clients, a positive `consent_lifetime`,
+//! non-empty metadata keys), and records and direct permissions hold only
+//! valid scope tokens (the crate's `Scope` cannot hold others), so nearly
+//! every input is compared. Set `DIFF_VERBOSE=1` to print inputs that could
+//! not be compared.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -29,11 +38,74 @@ const NAMES: [&str; 8] = [
 ];
 const OIDC: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 const KINDS: [&str; 4] = ["spa", "regular_web", "native", "machine_to_machine"];
-const FLOWS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+/// A client's grant types.
+const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "device_code",
+];
+/// A request's flow: the grant types, and RFC 8628's URN for the device flow.
+const FLOWS: [&str; 5] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "device_code",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
 const USER_ACCESS: [&str; 3] = ["allow_all", "require_client_grant", "deny_all"];
 const CLIENT_ACCESS: [&str; 2] = ["require_client_grant", "deny_all"];
 const USERS: [&str; 2] = ["alice", "bob"];
 const NOW: u64 = 1_700_000_000;
+const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
+const PROMPT_SEPARATORS: [&str; 5] = [" ", "  ", "\t", ",", "+"];
+/// Whole prompts, good and bad (DESIGN §3.6).
+const PROMPTS: [&str; 12] = [
+    "",
+    "  ",
+    "none",
+    "consent",
+    "login consent",
+    " select_account  consent ",
+    "none none",
+    "none login",
+    "Consent",
+    "create",
+    "consent\tlogin",
+    "login,consent",
+];
+/// Redirect URIs: verifiable ones, loopback spellings (DESIGN §3.6), custom
+/// schemes and text that does not parse.
+const REDIRECTS: [&str; 28] = [
+    "https://a.example.com/cb",
+    "HTTPS://A.Example.COM./cb?x=1#f",
+    "https://u:p@a.example.com:8443/cb",
+    "https://localhost@a.example.com/",
+    "https://%61.example.com/cb",
+    "https://[2001:db8::1]/cb",
+    "https://[::127.0.0.1]/",
+    "https://256.0.0.1/",
+    "http://a.example.com/cb",
+    "com.example.app:/cb",
+    "https://localhost/cb",
+    "https://LOCALHOST./cb",
+    "https://x.localhost/",
+    "https://%6c%6f%63%61%6c%68%6f%73%74/",
+    "https://127.1/",
+    "https://0x7f.0.0.1/",
+    "https://0177.0.0.1/",
+    "https://2130706433/",
+    "https://0/",
+    "https://0.0.0.0:443/",
+    "https://[::1]/",
+    "https://[::]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:7f00:1]/",
+    "https://[fe80::1%25eth0]/",
+    "https://[v1.x]/",
+    "https:///cb",
+    "https://%C3%BC.example/",
+];
 
 fn pick<'a>(items: &[&'a str], i: u8) -> &'a str {
     items[usize::from(i) % items.len()]
@@ -46,6 +118,10 @@ fn pick<'a>(items: &[&'a str], i: u8) -> &'a str {
 #[derive(Debug, Arbitrary)]
 struct GenApi {
     scopes: u8,
+    /// Bits over the defined scopes: `consent: always`, `required`.
+    always: u8,
+    required: u8,
+    metadata: bool,
     rbac: bool,
     allow_skipping_consent: bool,
     allow_offline_access: bool,
@@ -74,6 +150,25 @@ struct GenClient {
     kind: u8,
     grant_types: Option<Vec<u8>>,
     grants: Vec<(u8, Option<bool>, Vec<GenRef>)>,
+    metadata: bool,
+}
+
+/// `settings.consent_lifetime`: always positive.
+#[derive(Debug, Arbitrary)]
+enum GenLifetime {
+    Short(u8),
+    Long(u32),
+    Longest,
+}
+
+impl GenLifetime {
+    fn seconds(&self) -> i64 {
+        match self {
+            GenLifetime::Short(n) => i64::from(*n) + 1,
+            GenLifetime::Long(n) => i64::from(*n) + 1,
+            GenLifetime::Longest => i64::MAX,
+        }
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -82,9 +177,20 @@ struct GenDoc {
     default_audience: Option<u8>,
     max_scope_length: Option<u8>,
     max_scope_tokens: Option<u8>,
+    consent_lifetime: Option<GenLifetime>,
     apis: Vec<GenApi>,
     roles: Vec<GenRole>,
     clients: Vec<GenClient>,
+}
+
+/// Metadata the host keeps with an API or client: carried, never interpreted.
+fn metadata(on: bool, i: usize) -> std::collections::BTreeMap<String, String> {
+    let mut metadata = std::collections::BTreeMap::new();
+    if on {
+        metadata.insert("owner".to_string(), format!("team-{i}"));
+        metadata.insert("logo".to_string(), "https://cdn.example.com/logo.png".to_string());
+    }
+    metadata
 }
 
 fn resolve_ref(scopes: &[String], reference: &GenRef) -> Option<String> {
@@ -112,6 +218,7 @@ impl GenDoc {
         if let Some(n) = self.max_scope_tokens {
             doc.settings.max_scope_tokens = usize::from(n % 12);
         }
+        doc.settings.consent_lifetime = self.consent_lifetime.as_ref().map(GenLifetime::seconds);
         for (i, api) in self.apis.iter().take(AUDIENCES.len()).enumerate() {
             let scopes: Vec<String> = NAMES
                 .iter()
@@ -139,11 +246,20 @@ impl GenDoc {
                 default_scopes: defaults,
                 scopes: scopes
                     .into_iter()
-                    .map(|name| model::ScopeDef {
+                    .enumerate()
+                    .map(|(j, name)| model::ScopeDef {
                         description: format!("Lets the app {name}"),
                         name,
+                        consent: if api.always & (1 << j) != 0 {
+                            "always"
+                        } else {
+                            "default"
+                        }
+                        .to_string(),
+                        required: api.required & (1 << j) != 0,
                     })
                     .collect(),
+                metadata: metadata(api.metadata, i),
             });
         }
         let scopes_of = |doc: &Doc, api: usize| -> Vec<String> {
@@ -213,16 +329,23 @@ impl GenDoc {
                     });
                 }
             }
+            // RFC 6749 §2.1: a public client may not have client credentials.
+            let public = kind == "spa" || kind == "native";
             doc.clients.push(model::Client {
                 client_id: format!("c{i}"),
                 name: String::new(),
                 first_party: client.first_party,
                 kind: kind.to_string(),
-                grant_types: client
-                    .grant_types
-                    .as_ref()
-                    .map(|g| g.iter().take(3).map(|f| pick(&FLOWS, *f).to_string()).collect()),
+                grant_types: client.grant_types.as_ref().map(|g| {
+                    g.iter()
+                        .take(4)
+                        .map(|f| pick(&GRANT_TYPES, *f))
+                        .filter(|f| !(public && *f == "client_credentials"))
+                        .map(str::to_string)
+                        .collect()
+                }),
                 grants,
+                metadata: metadata(client.metadata, i),
             });
         }
         doc
@@ -242,6 +365,8 @@ enum Mutation {
     Nbsp,
     Cyrillic,
     Prefix,
+    /// Percent-encodes the first letter (of the host, in a URI).
+    Percent,
 }
 
 /// A string drawn from a vocabulary, a hostile mutation of one, or anything.
@@ -266,6 +391,16 @@ impl Text {
                     Mutation::Nbsp => format!("{word}\u{a0}"),
                     Mutation::Cyrillic => word.replacen('e', "\u{435}", 1),
                     Mutation::Prefix => word.split(':').next().unwrap_or_default().to_string(),
+                    Mutation::Percent => {
+                        let from = word.find("//").map_or(0, |at| at + 2);
+                        match word[from..].find(|c: char| c.is_ascii_alphabetic()) {
+                            Some(at) => {
+                                let at = from + at;
+                                format!("{}%{:02X}{}", &word[..at], word.as_bytes()[at], &word[at + 1..])
+                            }
+                            None => word.to_string(),
+                        }
+                    }
                 }
             }
             Text::Raw(text) => text.chars().take(24).collect(),
@@ -276,6 +411,8 @@ impl Text {
 #[derive(Debug, Arbitrary)]
 enum Time {
     Near(i8),
+    /// Near `u64::MAX`: `now + consent_lifetime` saturates.
+    End(u8),
     Absolute(u64),
 }
 
@@ -283,7 +420,34 @@ impl Time {
     fn resolve(&self) -> u64 {
         match self {
             Time::Near(offset) => NOW.saturating_add_signed(i64::from(*offset)),
+            Time::End(back) => u64::MAX - u64::from(*back),
             Time::Absolute(at) => *at,
+        }
+    }
+}
+
+/// The raw `prompt`: OIDC values joined by a separator (a space, two, or a
+/// wrong one), maybe padded with spaces; or a whole prompt, good or bad,
+/// mutated, or raw text.
+#[derive(Debug, Arbitrary)]
+enum GenPrompt {
+    Values(Vec<u8>, u8),
+    Text(Text),
+}
+
+impl GenPrompt {
+    fn resolve(&self) -> String {
+        match self {
+            GenPrompt::Values(values, separator) => {
+                let words: Vec<&str> = values.iter().take(4).map(|v| pick(&PROMPT_VALUES, *v)).collect();
+                let joined = words.join(pick(&PROMPT_SEPARATORS, *separator % 8));
+                if *separator >= 128 {
+                    format!(" {joined} ")
+                } else {
+                    joined
+                }
+            }
+            GenPrompt::Text(text) => text.resolve(&PROMPTS),
         }
     }
 }
@@ -301,16 +465,21 @@ struct GenConsent {
     client: Text,
     audience: Option<Text>,
     scopes: Vec<Text>,
+    declined: Vec<Text>,
     expires_at: Option<Time>,
 }
 
 #[derive(Debug, Arbitrary)]
 enum GenAnswer {
     Nothing,
+    /// Approve every scope on the prompt.
+    ApproveAll,
     /// Approve these entries of the prompt (by position).
     Approve(Vec<u8>),
     /// Approve arbitrary tokens: a tampered form.
     Forged(Vec<Text>),
+    /// Approve entries of the prompt and one arbitrary token.
+    Mixed(Vec<u8>, Text),
     Deny,
 }
 
@@ -323,8 +492,10 @@ struct GenReq {
     double_spaces: bool,
     user: Option<GenUser>,
     consents: Vec<GenConsent>,
-    prompt_consent: bool,
+    prompt: Option<GenPrompt>,
+    redirect_uri: Option<Text>,
     original_scope: Option<Vec<Text>>,
+    original_audience: Option<Text>,
     now: Option<Time>,
     answer: GenAnswer,
 }
@@ -333,6 +504,16 @@ struct GenReq {
 struct Input {
     doc: GenDoc,
     req: GenReq,
+}
+
+/// Whether the crate's `Scope` can hold `token` (RFC 6749 `scope-token`):
+/// records and direct permissions hold only such tokens, so the generator
+/// drops the others instead of making an input that cannot be compared.
+fn holdable(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn join(tokens: &[Text], vocabulary: &[&str], separator: &str) -> String {
@@ -345,8 +526,17 @@ fn join(tokens: &[Text], vocabulary: &[&str], separator: &str) -> String {
 }
 
 impl GenReq {
-    fn build(&self) -> Req {
-        let clients = ["c0", "c1", "c2", "c3"];
+    /// The request, its names drawn from those `doc` defines (an unknown
+    /// client or audience comes from a mutation or raw text).
+    fn build(&self, doc: &Doc) -> Req {
+        let clients: Vec<&str> = doc.clients.iter().map(|c| c.client_id.as_str()).collect();
+        let clients = if clients.is_empty() { vec!["c0"] } else { clients };
+        let audiences: Vec<&str> = doc.apis.iter().map(|a| a.audience.as_str()).collect();
+        let audiences = if audiences.is_empty() {
+            AUDIENCES.to_vec()
+        } else {
+            audiences
+        };
         let mut scopes: Vec<&str> = NAMES.to_vec();
         scopes.extend(OIDC);
         scopes.extend(["*", "read:*"]);
@@ -355,7 +545,7 @@ impl GenReq {
         Req {
             client_id: self.client.resolve(&clients),
             flow: pick(&FLOWS, self.flow).to_string(),
-            audience: self.audience.as_ref().map(|a| a.resolve(&AUDIENCES)),
+            audience: self.audience.as_ref().map(|a| a.resolve(&audiences)),
             scope: self.scope.as_ref().map(|s| join(s, &scopes, separator)),
             user: self.user.as_ref().map(|u| model::User {
                 id: u.id.resolve(&USERS),
@@ -365,9 +555,10 @@ impl GenReq {
                     .iter()
                     .take(4)
                     .map(|(a, s)| model::Permission {
-                        audience: a.resolve(&AUDIENCES),
+                        audience: a.resolve(&audiences),
                         scope: s.resolve(&scopes),
                     })
+                    .filter(|p| holdable(&p.scope))
                     .collect(),
             }),
             consents: self
@@ -377,13 +568,28 @@ impl GenReq {
                 .map(|c| model::Consent {
                     user_id: c.user.resolve(&USERS),
                     client_id: c.client.resolve(&clients),
-                    audience: c.audience.as_ref().map(|a| a.resolve(&AUDIENCES)),
-                    scopes: c.scopes.iter().take(6).map(|s| s.resolve(&scopes)).collect(),
+                    audience: c.audience.as_ref().map(|a| a.resolve(&audiences)),
+                    scopes: c
+                        .scopes
+                        .iter()
+                        .take(6)
+                        .map(|s| s.resolve(&scopes))
+                        .filter(|s| holdable(s))
+                        .collect(),
+                    declined: c
+                        .declined
+                        .iter()
+                        .take(4)
+                        .map(|s| s.resolve(&scopes))
+                        .filter(|s| holdable(s))
+                        .collect(),
                     expires_at: c.expires_at.as_ref().map(Time::resolve),
                 })
                 .collect(),
-            prompt: self.prompt_consent.then(|| "consent".to_string()),
+            prompt: self.prompt.as_ref().map(GenPrompt::resolve),
+            redirect_uri: self.redirect_uri.as_ref().map(|r| r.resolve(&REDIRECTS)),
             original_scope: self.original_scope.as_ref().map(|s| join(s, &scopes, " ")),
+            original_audience: self.original_audience.as_ref().map(|a| a.resolve(&audiences)),
             now: self.now.as_ref().map(Time::resolve),
         }
     }
@@ -397,23 +603,35 @@ impl GenReq {
             GenAnswer::Forged(tokens) => {
                 Answer::Approve(tokens.iter().take(4).map(|t| t.resolve(&scopes)).collect())
             }
-            GenAnswer::Approve(picks) => match model::decide(doc, req) {
-                Outcome::Consent { prompt, .. } if !prompt.is_empty() => Answer::Approve(
-                    picks
-                        .iter()
-                        .take(8)
-                        .map(|i| prompt[usize::from(*i) % prompt.len()].clone())
-                        .collect(),
-                ),
-                _ => Answer::Approve(Vec::new()),
-            },
+            GenAnswer::ApproveAll | GenAnswer::Approve(_) | GenAnswer::Mixed(..) => {
+                let on_prompt = match model::decide(doc, req) {
+                    Outcome::Consent { prompt, .. } => prompt,
+                    _ => Vec::new(),
+                };
+                let picked = |picks: &[u8]| -> Vec<String> {
+                    if on_prompt.is_empty() {
+                        return Vec::new();
+                    }
+                    let at = |i: &u8| on_prompt[usize::from(*i) % on_prompt.len()].clone();
+                    picks.iter().take(8).map(at).collect()
+                };
+                Answer::Approve(match &self.answer {
+                    GenAnswer::Approve(picks) => picked(picks),
+                    GenAnswer::Mixed(picks, forged) => {
+                        let mut approved = picked(picks);
+                        approved.insert(approved.len() / 2, forged.resolve(&scopes));
+                        approved
+                    }
+                    _ => on_prompt.clone(),
+                })
+            }
         }
     }
 }
 
 fuzz_target!(|input: Input| {
     let doc = input.doc.build();
-    let req = input.req.build();
+    let req = input.req.build(&doc);
     let answer = input.req.answer(&doc, &req);
     match compare(&doc, &req, &answer) {
         Comparison::Same => {}

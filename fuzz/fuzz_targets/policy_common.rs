@@ -1,7 +1,13 @@
 //! Shared by `policy_json` and `policy_toml`: what must hold for any text
 //! either reader accepted or refused.
 
-use scope_policy::{ConsentRecord, Decision, Flow, LoadError, Policy, PolicyDocument, Request, Scope, User};
+use scope_policy::{
+    ClientKind, ConsentRecord, Decision, Flow, LoadError, Policy, PolicyDocument, Request, Scope,
+    ScopeConsent, User, Verdict,
+};
+
+/// The clock of the decisions made on a built policy.
+const NOW: u64 = 1_700_000_000;
 
 /// A refused document: a syntax error, or at least one problem, each with a path.
 pub fn check_refused(error: &LoadError) {
@@ -22,8 +28,9 @@ pub fn check_refused(error: &LoadError) {
 }
 
 /// A built document: it round-trips through both formats to the same
-/// document, and a handful of decisions on it never panic and never grant
-/// what was not asked.
+/// document, the policy reads as the document says (revision 2's consent
+/// settings, metadata, lifetime and grant types included), and a handful of
+/// decisions on it never panic and never grant what was not asked.
 pub fn check_built(document: &PolicyDocument, policy: &Policy) {
     let json = document.to_json().expect("a document serializes to JSON");
     let again = PolicyDocument::from_json(&json).expect("serialized JSON reads back");
@@ -35,7 +42,65 @@ pub fn check_built(document: &PolicyDocument, policy: &Policy) {
         assert_eq!(&again, document, "TOML round trip changed the document");
         Policy::from_toml(&toml).expect("serialized TOML builds again");
     }
+    check_reading(document, policy);
     exercise(policy);
+}
+
+/// The built policy says what the document says.
+fn check_reading(document: &PolicyDocument, policy: &Policy) {
+    let lifetime = document.settings.consent_lifetime;
+    assert!(
+        lifetime.is_none_or(|seconds| seconds > 0),
+        "a non-positive consent_lifetime built"
+    );
+    assert_eq!(
+        policy.consent_lifetime(),
+        lifetime.and_then(|seconds| u64::try_from(seconds).ok())
+    );
+    for doc in &document.apis {
+        let api = policy
+            .api(&doc.audience)
+            .expect("every API of the document is built");
+        assert_eq!(api.metadata(), &doc.metadata, "metadata of {}", doc.audience);
+        assert!(api.metadata().iter().all(|(key, _)| !key.is_empty()));
+        assert_eq!(api.definitions().len(), doc.scopes.len());
+        for scope in &doc.scopes {
+            let definition = api.definition(&scope.name).expect("every scope is defined");
+            let consent = match definition.consent() {
+                ScopeConsent::Default => "default",
+                ScopeConsent::Always => "always",
+                other => panic!("unknown consent setting {other:?}"),
+            };
+            assert_eq!(consent, scope.consent);
+            assert_eq!(definition.required(), scope.required);
+            assert_eq!(definition.description(), scope.description);
+        }
+    }
+    for doc in &document.clients {
+        let client = policy
+            .client(&doc.client_id)
+            .expect("every client of the document is built");
+        assert_eq!(client.metadata(), &doc.metadata, "metadata of {}", doc.client_id);
+        let public = client.kind().is_public();
+        assert_eq!(
+            public,
+            matches!(client.kind(), ClientKind::Spa | ClientKind::Native)
+        );
+        assert!(
+            !(public && client.allows(Flow::ClientCredentials)),
+            "a public client with client credentials"
+        );
+        let listed = |flow: Flow| {
+            doc.grant_types
+                .as_ref()
+                .is_some_and(|types| types.iter().any(|t| t == flow.as_str()))
+        };
+        assert_eq!(
+            client.allows(Flow::DeviceCode),
+            listed(Flow::DeviceCode),
+            "device_code only when listed"
+        );
+    }
 }
 
 fn exercise(policy: &Policy) {
@@ -46,6 +111,10 @@ fn exercise(policy: &Policy) {
     let audiences: Vec<Option<&str>> = std::iter::once(None)
         .chain(policy.apis().take(3).map(|api| Some(api.audience())))
         .collect();
+    // Plain; then `prompt=consent` with an unverifiable redirect, where
+    // nothing is skipped and no record counts.
+    let contexts: [(Option<&str>, Option<&str>); 2] =
+        [(None, None), (Some("consent"), Some("https://127.1/cb"))];
     for client in policy.clients().take(4) {
         for audience in &audiences {
             let mut raw = String::from("openid offline_access");
@@ -55,60 +124,83 @@ fn exercise(policy: &Policy) {
                     raw.push_str(scope.as_str());
                 }
             }
+            let tokens = |skip: usize| {
+                raw.split(' ')
+                    .skip(skip)
+                    .take(2)
+                    .filter_map(|t| Scope::new(t).ok())
+            };
             let consents: Vec<ConsentRecord> = audience
-                .map(|a| ConsentRecord {
-                    user_id: user.id.clone(),
-                    client_id: client.client_id().to_owned(),
-                    audience: Some(a.to_owned()),
-                    scopes: raw
-                        .split(' ')
-                        .take(2)
-                        .filter_map(|t| Scope::new(t).ok())
-                        .collect(),
-                    expires_at: None,
+                .map(|a| {
+                    ConsentRecord::new(user.id.clone(), client.client_id(), Some(a))
+                        .with_scopes(tokens(0))
+                        .with_declined(tokens(2))
                 })
                 .into_iter()
                 .collect();
             for flow in Flow::ALL {
                 for scope in [None, Some(raw.as_str())] {
-                    let mut request = Request::new(client.client_id()).flow(*flow).consents(&consents);
-                    if let Some(audience) = audience {
-                        request = request.audience(audience);
-                    }
-                    if let Some(scope) = scope {
-                        request = request.scope(scope);
-                    }
-                    if flow.has_user() {
-                        request = request.user(&user);
-                    }
-                    if *flow == Flow::RefreshToken {
-                        request = request.original_scope(&raw);
-                    }
-                    let asked: Vec<&str> = raw.split(' ').collect();
-                    let grant = match policy.grant(&request) {
-                        Err(error) => {
-                            let _ = (error.code(), error.description(), error.to_string());
-                            continue;
+                    for (prompt, redirect_uri) in contexts {
+                        let mut request = Request::new(client.client_id())
+                            .flow(*flow)
+                            .consents(&consents)
+                            .maybe_audience(audience.filter(|_| *flow != Flow::RefreshToken))
+                            .maybe_scope(scope)
+                            .maybe_prompt(prompt)
+                            .maybe_redirect_uri(redirect_uri)
+                            .now(NOW);
+                        if flow.has_user() {
+                            request = request.user(&user);
                         }
-                        Ok(Decision::Granted(grant)) => grant,
-                        Ok(Decision::ConsentRequired(prompt)) => {
-                            let all: Vec<String> = prompt.scopes().map(|p| p.scope().to_owned()).collect();
-                            prompt.approve(&all).expect("approving the whole prompt works")
+                        if *flow == Flow::RefreshToken {
+                            request = request.original_scope(&raw).maybe_original_audience(*audience);
                         }
-                    };
-                    for granted in grant.scopes() {
-                        let defaulted = scope.is_none()
-                            && audience
-                                .and_then(|a| policy.api(a))
-                                .or(policy.default_audience())
-                                .is_some_and(|api| api.description(granted).is_some());
-                        assert!(
-                            asked.contains(&granted) || defaulted,
-                            "{granted:?} was granted but not asked"
-                        );
+                        decide(policy, &request, scope.is_none(), *audience, &raw);
                     }
                 }
             }
         }
+    }
+}
+
+/// One decision: answered by approving the whole prompt, and never granting
+/// what was not asked.
+fn decide(policy: &Policy, request: &Request<'_>, defaulted: bool, audience: Option<&str>, raw: &str) {
+    let grant = match policy.grant(request) {
+        Err(error) => {
+            let _ = (error.code(), error.error_description(), error.to_string());
+            return;
+        }
+        Ok(Decision::Granted(grant)) => grant,
+        Ok(Decision::ConsentRequired(prompt)) => {
+            assert!(prompt.verdicts().any(|(_, verdict)| verdict == Verdict::Asked));
+            let all: Vec<String> = prompt.scopes().map(|p| p.scope().to_owned()).collect();
+            // Every required scope is approved, and the request has a clock.
+            prompt.approve(&all).expect("approving the whole prompt works")
+        }
+    };
+    let asked: Vec<&str> = raw.split(' ').collect();
+    let api = match request.get_flow() {
+        Flow::RefreshToken => audience.and_then(|a| policy.api(a)),
+        _ => audience.and_then(|a| policy.api(a)).or(policy.default_audience()),
+    };
+    for granted in grant.scopes() {
+        let by_default = defaulted && api.is_some_and(|api| api.description(granted).is_some());
+        assert!(
+            asked.contains(&granted) || by_default,
+            "{granted:?} was granted but not asked"
+        );
+    }
+    for (scope, verdict) in grant.verdicts() {
+        assert!(
+            matches!(verdict, Verdict::Granted | Verdict::Denied(_)),
+            "{scope:?}: {verdict:?} on a grant"
+        );
+    }
+    for permission in grant.permissions() {
+        assert!(
+            api.is_some_and(|api| api.description(permission).is_some()),
+            "permission {permission:?} is not a scope of the API"
+        );
     }
 }
