@@ -73,6 +73,15 @@ impl<'a> Decision<'a> {
     }
 }
 
+impl Decision<'_> {
+    /// The user refused the prompt they saw: [`GrantError::ConsentDenied`]
+    /// (`access_denied`), whatever this decision is now. Refusing never
+    /// needs the prompt's identity: it grants nothing.
+    pub fn deny(self) -> GrantError {
+        GrantError::ConsentDenied
+    }
+}
+
 impl Serialize for Decision<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;

@@ -571,6 +571,19 @@ struct SyntaxEntry<'e> {
 }
 
 impl LoadError {
+    /// Every problem as `(path, message)`, in document order: one for a
+    /// syntax error, each problem of an invalid policy. Made for logs and
+    /// editors: `file.toml: apis[0].scopes[1].name: duplicate scope ...`.
+    pub fn problems(&self) -> Vec<(&str, String)> {
+        match self {
+            LoadError::Syntax { path, message } => vec![(path.as_str(), message.clone())],
+            LoadError::Policy(errors) => errors
+                .iter()
+                .map(|e| (e.path(), e.problem().to_string()))
+                .collect(),
+        }
+    }
+
     /// The problems' paths: one for a syntax error, every path for an invalid policy.
     pub fn paths(&self) -> Vec<&str> {
         match self {

@@ -291,9 +291,9 @@ impl<'a> ConsentPrompt<'a> {
     /// The prompt's identity: a short string (32 hexadecimal digits) that
     /// the consent form carries, the same on every machine and in every run
     /// for the same client, user, audience, prompt scopes with their
-    /// `required` marks, and unverifiable-redirect mark. It is a SHA-256
-    /// digest, so no request can be crafted to make a different prompt pass
-    /// for this one.
+    /// descriptions and `required` marks, and unverifiable-redirect mark:
+    /// everything the consent screen shows. It is a SHA-256 digest, so no
+    /// request can be crafted to make a different prompt pass for this one.
     pub fn id(&self) -> PromptId {
         // INVARIANT: each part is length-prefixed, so no two different
         // prompts write the same bytes.
@@ -315,6 +315,7 @@ impl<'a> ConsentPrompt<'a> {
         scopes.sort_unstable_by(|a, b| a.scope.cmp(b.scope));
         for scope in scopes {
             part(&[&[u8::from(scope.required)], scope.scope.as_bytes()].concat());
+            part(scope.description.as_bytes());
         }
         let digest = hash.finalize();
         let mut id = String::with_capacity(32);

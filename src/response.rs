@@ -47,15 +47,15 @@ impl ErrorResponse {
         self.error_description
     }
 
-    /// The HTTP status to answer a token request with: 401 for
-    /// `invalid_client` (RFC 6749 §5.2), 403 for `access_denied`, 400 for
-    /// the others. At the authorization endpoint the answer is a redirect
-    /// (or an error page) instead.
+    /// The HTTP status to answer a token request with (RFC 6749 §5.2): 401
+    /// for `invalid_client`, 400 for the others (`access_denied` included, as
+    /// RFC 8628 §3.5 answers it). At the authorization endpoint the answer is
+    /// a redirect (or an error page) instead.
     pub fn status(&self) -> u16 {
         match self.error {
             ErrorCode::InvalidClient => 401,
-            ErrorCode::AccessDenied => 403,
-            ErrorCode::InvalidRequest
+            ErrorCode::AccessDenied
+            | ErrorCode::InvalidRequest
             | ErrorCode::UnauthorizedClient
             | ErrorCode::InvalidScope
             | ErrorCode::InvalidTarget

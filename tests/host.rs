@@ -166,7 +166,7 @@ fn the_prompt_identity_is_stable_and_depends_on_exactly_what_the_user_sees() {
     let reference = id(base.scope("read:notes write:notes"));
     // Pinned: the identity is the same in every run, process and version, so
     // a consent form shown before a deploy is still answered after it.
-    assert_eq!(reference, "150a4e11f0fac03515620a81a8b8c083");
+    assert_eq!(reference, "ea7c4d7ec2fc8df94e7e82e2f9bb51ec");
     assert_eq!(
         id(base.scope("write:notes read:notes")),
         reference,
@@ -205,6 +205,11 @@ fn the_prompt_identity_is_stable_and_depends_on_exactly_what_the_user_sees() {
     for (about, other) in differs {
         assert_ne!(other, reference, "{about}");
     }
+}
+
+/// The policy with one scope description replaced.
+fn policy_with_description(document: &str, from: &str, to: &str) -> Policy {
+    policy(&document.replace(&format!("\"{from}\""), &format!("\"{to}\"")))
 }
 
 #[test]
@@ -501,8 +506,10 @@ fn every_error_code_has_its_status_and_redirect_rule() {
     let denied = prompt(&policy, &base.scope("read:notes")).deny().response();
     assert_eq!(
         (denied.error(), denied.status(), denied.redirectable()),
-        (ErrorCode::AccessDenied, 403, true)
+        (ErrorCode::AccessDenied, 400, true)
     );
+    let stale = policy.grant(&base.scope("read:notes")).unwrap().deny();
+    assert_eq!(stale, GrantError::ConsentDenied, "refusing needs no identity");
 }
 
 // ---------------------------------------------------------------------------
