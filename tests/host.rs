@@ -182,7 +182,11 @@ fn the_prompt_identity_is_stable_and_depends_on_exactly_what_the_user_sees() {
         reference,
         "nor a scope refused before the prompt"
     );
+    let reworded = policy_with_description(POLICY, "Write your notes", "Write and delete your notes");
+    let reworded_request = base.scope("read:notes write:notes");
+    let reworded = prompt(&reworded, &reworded_request).id().to_string();
     let differs = [
+        ("another description of a prompt scope", reworded),
         (
             "another user",
             id(base.user(&bob).scope("read:notes write:notes")),

@@ -451,6 +451,11 @@ fn ignored_because(client: &Client, api: &Api, subject: Subject) -> Option<Strin
 }
 
 /// The scopes of `api` that a scope or pattern written in the document names.
+// LIBRARY: the built policy resolves every pattern, but only per role or
+// grant as a whole; which written entry (`roles[i].permissions[k]`,
+// `clients[i].grants[j].scopes[k]`) names which scopes is private
+// (`Written::names`). `Role::own_permissions` yielding each entry's position
+// and resolved scopes would replace this.
 pub fn expand(api: &Api, pattern: &str) -> BTreeSet<String> {
     let names = |scope: &str| match pattern.strip_suffix('*') {
         Some(prefix) => scope.starts_with(prefix),

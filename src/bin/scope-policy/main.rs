@@ -52,14 +52,14 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Global {
     /// Print one JSON document instead of sentences.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     json: bool,
     /// Read every policy file as this format, whatever its extension.
-    #[arg(long, global = true, value_name = "FORMAT")]
+    #[arg(long, global = true, value_name = "FORMAT", display_order = 100)]
     format: Option<Format>,
     /// Read the policy at this JSON pointer inside each policy file (RFC 6901),
     /// such as `/policy` for a conformance case file.
-    #[arg(long, global = true, value_name = "POINTER")]
+    #[arg(long, global = true, value_name = "POINTER", display_order = 100)]
     pointer: Option<String>,
 }
 

@@ -14,7 +14,7 @@
 //! What a role can obtain is what the library resolves for it
 //! ([`Role::scopes`], inheritance included).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use scope_policy::{
     Api, Client, Decision, Flow, Policy, Request, Role, Scope, Subject, User, Verdict, OFFLINE_ACCESS,
@@ -75,23 +75,24 @@ impl Reach {
     /// in a flow that gives a first token (a refresh counts only for a scope
     /// no such flow gives), in the order of the flows.
     pub fn scopes(&self) -> Vec<(String, How)> {
+        // Position of each scope in `scopes`, so that merging stays linear.
+        let mut at: BTreeMap<&str, usize> = BTreeMap::new();
         let mut scopes: Vec<(String, How)> = Vec::new();
         let (first, renewing): (Vec<&FlowReach>, Vec<&FlowReach>) = self
             .flows
             .iter()
             .partition(|flow| flow.flow != Flow::RefreshToken);
-        for flow in first {
-            for (scope, how) in &flow.scopes {
-                match scopes.iter_mut().find(|(known, _)| known == scope) {
-                    Some((_, best)) => *best = (*best).max(*how),
-                    None => scopes.push((scope.clone(), *how)),
-                }
-            }
-        }
-        for flow in renewing {
-            for (scope, how) in &flow.scopes {
-                if !scopes.iter().any(|(known, _)| known == scope) {
-                    scopes.push((scope.clone(), *how));
+        for (renews, flows) in [(false, first), (true, renewing)] {
+            for flow in flows {
+                for (scope, how) in &flow.scopes {
+                    match at.get(scope.as_str()).and_then(|i| scopes.get_mut(*i)) {
+                        Some((_, best)) if !renews => *best = (*best).max(*how),
+                        Some(_) => {}
+                        None => {
+                            at.insert(scope, scopes.len());
+                            scopes.push((scope.clone(), *how));
+                        }
+                    }
                 }
             }
         }
@@ -270,6 +271,8 @@ fn scope_parameters(policy: &Policy, tokens: &[&str]) -> Vec<String> {
 pub struct Reaches {
     // (client index, api index, subject) → reach; subjects: 0 user, 1 client.
     table: Vec<Vec<[Reach; 2]>>,
+    // (api index, subject) → every scope some client obtains.
+    anyone: Vec<[BTreeSet<String>; 2]>,
 }
 
 impl Reaches {
@@ -290,8 +293,19 @@ impl Reaches {
                     })
                     .collect()
             })
+            .collect::<Vec<Vec<[Reach; 2]>>>();
+        let anyone = (0..policy.apis().len())
+            .map(|a| {
+                [0, 1].map(|subject| {
+                    let reaches = table.iter().filter_map(|apis| apis.get(a)).map(|r| &r[subject]);
+                    let flows = reaches.flat_map(|reach| reach.flows.iter());
+                    flows
+                        .flat_map(|flow| flow.scopes.iter().map(|(scope, _)| scope.clone()))
+                        .collect()
+                })
+            })
             .collect();
-        Reaches { table }
+        Reaches { table, anyone }
     }
 
     /// The reach of the client at `client` (its index) on the API at `api`.
@@ -302,11 +316,8 @@ impl Reaches {
 
     /// Whether some client obtains `scope` of the API at `api` for `subject`.
     pub fn anyone(&self, api: usize, subject: Subject, scope: &str) -> bool {
-        self.table.iter().filter_map(|apis| apis.get(api)).any(|reaches| {
-            reaches[usize::from(subject == Subject::Client)]
-                .get(scope)
-                .is_some()
-        })
+        let at = usize::from(subject == Subject::Client);
+        self.anyone.get(api).is_some_and(|sets| sets[at].contains(scope))
     }
 }
 

@@ -157,6 +157,8 @@ impl Source {
             Format::Toml => PolicyDocument::from_toml(text),
         };
         let document = read.map_err(|error| self.locate_load_error(error))?;
+        // LIBRARY: `from_document` takes the document by value, and the built
+        // policy does not keep it; the lints need it for what was written.
         match Policy::from_document(document.clone()) {
             Ok(policy) => Ok(Loaded { document, policy }),
             Err(errors) => Err(errors
@@ -208,6 +210,7 @@ impl Source {
         match error {
             LoadError::Syntax { path, message } => {
                 // serde_path_to_error writes `?` for a place it cannot name (`apis[0].?`).
+                // LIBRARY: `LoadError::Syntax::path` could leave such a segment out.
                 let path = path.trim_end_matches(".?").to_owned();
                 let (message, at) = match self.format {
                     Format::Json => json_position(&message),
@@ -279,6 +282,9 @@ fn format_of(file: &str) -> Option<Format> {
 }
 
 /// serde_json ends every message with ` at line L column C`: split it off.
+// LIBRARY: `LoadError::Syntax` carries its path and the parser's message
+// only; a position (line, column, or a byte span) in the error would replace
+// this parsing of the message, and the second TOML parse below.
 fn json_position(message: &str) -> (String, Option<InDocument>) {
     let Some((text, place)) = message.rsplit_once(" at line ") else {
         return (message.to_owned(), None);
