@@ -427,8 +427,11 @@ pub enum Problem {
     /// The role inherits from itself, directly or through others.
     #[error("inheritance cycle: {}", cycle_text(.cycle, *.omitted))]
     InheritanceCycle {
-        /// The roles on the cycle, starting and ending with this one; of a
-        /// long cycle, the first sixteen and this one again.
+        /// The roles on a cycle, starting and ending with this one, each
+        /// inheriting the next; of a long cycle, the first sixteen and this
+        /// one again. Roles on one cycle of their component report that
+        /// cycle; a role off it reports its shortest way onto the cycle,
+        /// around it and back, which may pass another role twice.
         cycle: Vec<String>,
         /// How many roles of a long cycle `cycle` leaves out (0 for a short one).
         omitted: usize,

@@ -17,6 +17,7 @@ use indexmap::IndexMap;
 pub(crate) type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
 
 mod build;
+mod inheritance;
 use build::Builder;
 
 use crate::document::PolicyDocument;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use indexmap::map::Entry;
 
+use super::inheritance;
 use super::{Api, Client, Definition, Map, Names, Policy, Role, Written, WrittenGrant};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
@@ -298,6 +299,7 @@ impl Builder {
         let mut own: Vec<Vec<(usize, ScopeSet)>> = Vec::with_capacity(documents.len());
         let mut written: Vec<Vec<Written>> = Vec::with_capacity(documents.len());
         let mut edges: Vec<Vec<usize>> = Vec::with_capacity(documents.len());
+        let mut slots = inheritance::Slots::new(apis.len());
         for (i, doc) in documents.iter().enumerate() {
             let mut sets = Vec::new();
             let mut as_written = Vec::with_capacity(doc.permissions.len());
@@ -312,11 +314,12 @@ impl Builder {
                     pattern: permission.scope.as_str().into(),
                     at: j,
                 });
-                let set = entry_for(&mut sets, api);
+                let set = slots.entry(&mut sets, api.index, api.scopes.len());
                 if let Err(problem) = resolve(api, &permission.scope, Patterns::Allowed, set) {
                     self.report(format!("{}.scope", at()), problem);
                 }
             }
+            slots.clear(&sets);
             own.push(sets);
             written.push(as_written);
             let mut targets = Vec::with_capacity(doc.inherits.len());
@@ -332,45 +335,16 @@ impl Builder {
             edges.push(targets);
         }
 
-        let components = strongly_connected(&edges);
+        let components = inheritance::strongly_connected(&edges);
         for component in &components {
-            let cyclic = match component.as_slice() {
-                [single] => edges.get(*single).is_some_and(|targets| targets.contains(single)),
-                _ => true,
-            };
-            if cyclic {
-                self.report_cycle(component, &edges, documents);
+            if inheritance::is_cyclic(component, &edges) {
+                self.report_cycles(component, &edges, documents);
             }
         }
         if !self.errors.is_empty() {
             return Map::default(); // never used: the build fails
         }
-
-        // INVARIANT: no cycles, so each component is one role, and Tarjan's
-        // algorithm emits a role after every role it inherits from.
-        let mut effective: Vec<Option<Vec<(usize, ScopeSet)>>> = vec![None; documents.len()];
-        for component in &components {
-            for &i in component {
-                let mut sets = own.get_mut(i).map(std::mem::take).unwrap_or_default();
-                for &parent in edges.get(i).map(Vec::as_slice).unwrap_or_default() {
-                    for (api, parent_set) in effective
-                        .get(parent)
-                        .and_then(Option::as_ref)
-                        .into_iter()
-                        .flatten()
-                    {
-                        match sets.iter_mut().find(|(index, _)| index == api) {
-                            Some((_, set)) => set.union_with(parent_set),
-                            None => sets.push((*api, parent_set.clone())),
-                        }
-                    }
-                }
-                sets.sort_by_key(|(api, _)| *api);
-                if let Some(slot) = effective.get_mut(i) {
-                    *slot = Some(sets);
-                }
-            }
-        }
+        let effective = inheritance::merge(&components, &edges, own, apis.len());
 
         let mut roles = Map::with_capacity_and_hasher(documents.len(), Default::default());
         for ((doc, permissions), written) in documents.iter().zip(effective).zip(written) {
@@ -378,7 +352,7 @@ impl Builder {
                 name: doc.name.as_str().into(),
                 description: doc.description.as_str().into(),
                 inherits: doc.inherits.iter().map(|name| name.as_str().into()).collect(),
-                permissions: permissions.unwrap_or_default().into_boxed_slice(),
+                permissions: permissions.into_boxed_slice(),
                 written: written.into_boxed_slice(),
             };
             roles.insert(doc.name.as_str().into(), role);
@@ -386,43 +360,21 @@ impl Builder {
         roles
     }
 
-    /// Reports every role of a cyclic component at its `inherits`, each with a
-    /// cycle through it. One cycle is found for the whole component and
-    /// rotated for each role on it, so a ring of n roles costs O(n), and each
-    /// report names at most [`CYCLE_NAMES`] roles.
-    fn report_cycle(&mut self, component: &[usize], edges: &[Vec<usize>], documents: &[RoleDocument]) {
-        let Some(&first) = component.first() else {
-            return;
-        };
-        let ring = cycle_through(first, component, edges);
-        let ring = ring.split_last().map_or(&[][..], |(_, distinct)| distinct);
-        let at: HashMap<usize, usize> = ring.iter().enumerate().map(|(n, &role)| (role, n)).collect();
+    /// Reports every role of a cyclic component at its `inherits`, each with
+    /// a cycle through it (see [`inheritance::cycles`]).
+    fn report_cycles(&mut self, component: &[usize], edges: &[Vec<usize>], documents: &[RoleDocument]) {
         let name = |role: usize| {
             documents
                 .get(role)
                 .map_or_else(String::new, |doc| doc.name.clone())
         };
-        for &role in component {
-            let path: Vec<usize> = match at.get(&role) {
-                Some(&n) => ring
-                    .iter()
-                    .cycle()
-                    .skip(n)
-                    .take(ring.len() + 1)
-                    .copied()
-                    .collect(),
-                None => cycle_through(role, component, edges),
-            };
-            let omitted = path.len().saturating_sub(CYCLE_NAMES + 1);
-            let mut cycle: Vec<String> = path.iter().take(CYCLE_NAMES).map(|&r| name(r)).collect();
-            if omitted > 0 {
-                cycle.push(name(role));
-            } else if let Some(&last) = path.get(CYCLE_NAMES) {
-                cycle.push(name(last));
-            }
+        for report in inheritance::cycles(component, edges) {
             self.report(
-                format!("roles[{role}].inherits"),
-                Problem::InheritanceCycle { cycle, omitted },
+                format!("roles[{}].inherits", report.role),
+                Problem::InheritanceCycle {
+                    cycle: report.roles.into_iter().map(name).collect(),
+                    omitted: report.omitted,
+                },
             );
         }
     }
@@ -609,127 +561,6 @@ fn resolve(api: &Api, reference: &str, patterns: Patterns, set: &mut ScopeSet) -
         }
     }
 }
-
-/// The set for `api` in a role's list, made empty when missing.
-fn entry_for<'s>(sets: &'s mut Vec<(usize, ScopeSet)>, api: &Api) -> &'s mut ScopeSet {
-    let at = match sets.iter().position(|(index, _)| *index == api.index) {
-        Some(at) => at,
-        None => {
-            sets.push((api.index, ScopeSet::with_len(api.scopes.len())));
-            sets.len() - 1
-        }
-    };
-    // INVARIANT: `at` is a valid position, found or just pushed.
-    #[expect(clippy::indexing_slicing, reason = "`at` was found or just pushed")]
-    &mut sets[at].1
-}
-
-/// The strongly connected components of a graph, by Tarjan's algorithm
-/// without recursion (an inheritance chain may be 10,000 roles deep).
-/// Each component comes after every component it has an edge to.
-fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    const UNSEEN: usize = usize::MAX;
-    let n = edges.len();
-    let mut index = vec![UNSEEN; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack: Vec<usize> = Vec::new();
-    let mut components = Vec::new();
-    let mut next = 0;
-    // Call stack frames: (node, position of the next edge to follow).
-    let mut frames: Vec<(usize, usize)> = Vec::new();
-    for root in 0..n {
-        if index.get(root) != Some(&UNSEEN) {
-            continue;
-        }
-        frames.push((root, 0));
-        while let Some(&mut (node, ref mut edge)) = frames.last_mut() {
-            if *edge == 0 && index.get(node) == Some(&UNSEEN) {
-                set(&mut index, node, next);
-                set(&mut low, node, next);
-                next += 1;
-                stack.push(node);
-                set(&mut on_stack, node, true);
-            }
-            if let Some(&target) = edges.get(node).and_then(|targets| targets.get(*edge)) {
-                *edge += 1;
-                if index.get(target) == Some(&UNSEEN) {
-                    frames.push((target, 0));
-                } else if on_stack.get(target) == Some(&true) {
-                    let lowest = get(&low, node).min(get(&index, target));
-                    set(&mut low, node, lowest);
-                }
-                continue;
-            }
-            frames.pop();
-            if let Some(&(parent, _)) = frames.last() {
-                let lowest = get(&low, parent).min(get(&low, node));
-                set(&mut low, parent, lowest);
-            }
-            if get(&low, node) == get(&index, node) {
-                let mut component = Vec::new();
-                while let Some(member) = stack.pop() {
-                    set(&mut on_stack, member, false);
-                    component.push(member);
-                    if member == node {
-                        break;
-                    }
-                }
-                component.sort_unstable();
-                components.push(component);
-            }
-        }
-    }
-    components
-}
-
-fn get<T: Copy + Default>(values: &[T], at: usize) -> T {
-    values.get(at).copied().unwrap_or_default()
-}
-
-fn set<T>(values: &mut [T], at: usize, value: T) {
-    if let Some(slot) = values.get_mut(at) {
-        *slot = value;
-    }
-}
-
-/// A cycle from `start` back to itself inside its component, for the message.
-fn cycle_through(start: usize, component: &[usize], edges: &[Vec<usize>]) -> Vec<usize> {
-    // Breadth-first search within the component for the shortest way back.
-    let mut came_from: HashMap<usize, usize> = HashMap::new();
-    let mut queue = std::collections::VecDeque::from([start]);
-    while let Some(node) = queue.pop_front() {
-        for &target in edges.get(node).map(Vec::as_slice).unwrap_or_default() {
-            if component.binary_search(&target).is_err() {
-                continue;
-            }
-            if target == start {
-                // Walk back from `node` to `start`, then read it forwards.
-                let mut back = Vec::new();
-                let mut at = node;
-                while at != start {
-                    back.push(at);
-                    at = match came_from.get(&at) {
-                        Some(&from) => from,
-                        None => break,
-                    };
-                }
-                let mut path = vec![start];
-                path.extend(back.into_iter().rev());
-                path.push(start);
-                return path;
-            }
-            if let std::collections::hash_map::Entry::Vacant(entry) = came_from.entry(target) {
-                entry.insert(node);
-                queue.push_back(target);
-            }
-        }
-    }
-    vec![start, start]
-}
-
-/// Most role names one cycle report lists; a longer cycle says how many it left out.
-const CYCLE_NAMES: usize = 16;
 
 /// Every field name of the document, in an order that agrees with the field
 /// order of each object that has it (`audience` before `name` in an API,
