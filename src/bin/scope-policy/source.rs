@@ -6,6 +6,8 @@
 //! The library reports every problem by its document path; this module only
 //! finds that path in the text. JSON has no spans in serde_json, so a small
 //! scanner indexes where each value starts; TOML has spans in `toml::de::DeTable`.
+//! Either way the file is indexed once, so locating every problem of a
+//! document with thousands of them stays linear in the file.
 
 use std::fmt;
 use std::ops::Range;
@@ -76,8 +78,10 @@ pub struct Source {
     range: Range<usize>,
     // The path of the policy inside the file, for locating (JSON pointer segments).
     prefix: Vec<Segment>,
-    // Where each value of a JSON text starts; `None` for TOML or text that is not JSON.
-    json_root: Option<json::Node>,
+    // Where each value starts; `None` for text that does not parse.
+    tree: Option<json::Node>,
+    // Where each line starts, for line and column.
+    lines: Lines,
 }
 
 /// A policy that built, with the document it came from.
@@ -109,17 +113,18 @@ impl Source {
         };
         let text =
             std::fs::read_to_string(file).map_err(|error| unusable(format!("cannot read: {error}")))?;
-        let json_root = match format {
+        let tree = match format {
             Format::Json => json::index(&text).ok(),
-            Format::Toml => None,
+            Format::Toml => toml_tree(&text),
         };
         let mut source = Source {
             file: file.to_owned(),
             range: 0..text.len(),
+            lines: Lines::new(&text),
             text,
             format,
             prefix: Vec::new(),
-            json_root,
+            tree,
         };
         if let Some(pointer) = &options.pointer {
             if format != Format::Json {
@@ -127,7 +132,7 @@ impl Source {
             }
             let prefix = parse_pointer(pointer).map_err(unusable)?;
             // Text the scanner refuses is read whole: serde_json then says where it is wrong.
-            if let Some(root) = &source.json_root {
+            if let Some(root) = &source.tree {
                 let (found, depth) = root.find(&prefix);
                 if depth < prefix.len() {
                     return Err(unusable(format!("the pointer {pointer:?} leads to nothing")));
@@ -193,17 +198,11 @@ impl Source {
     fn find(&self, path: &str) -> Option<((usize, usize), bool)> {
         let mut segments = self.prefix.clone();
         segments.extend(parse_path(path)?);
-        let (offset, depth) = match self.format {
-            Format::Json => {
-                let (node, depth) = self.json_root.as_ref()?.find(&segments);
-                (node.span.start, depth)
-            }
-            Format::Toml => {
-                let (offset, depth) = toml_offset(self.document_text(), &segments)?;
-                (offset + self.range.start, depth + self.prefix.len())
-            }
-        };
-        Some((line_column(&self.text, offset), depth == segments.len()))
+        let (node, depth) = self.tree.as_ref()?.find(&segments);
+        Some((
+            self.lines.position(&self.text, node.span.start),
+            depth == segments.len(),
+        ))
     }
 
     fn locate_load_error(&self, error: LoadError) -> Vec<Located> {
@@ -253,7 +252,8 @@ impl Source {
             InDocument::Offset(offset) => offset,
             InDocument::LineColumn(line, column) => offset_of(document, line, column),
         };
-        line_column(&self.text, self.range.start + offset.min(document.len()))
+        let offset = self.range.start + offset.min(document.len());
+        self.lines.position(&self.text, offset)
     }
 
     /// The byte offset, in the document text, of a TOML syntax error.
@@ -319,17 +319,41 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
     (start + column.saturating_sub(1)).min(text.len())
 }
 
-/// Line and column (characters) of a byte offset, both from 1.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
+/// Where each line of a text starts, and whether it is ASCII, so that the
+/// line and column of an offset cost a binary search, not a scan of the text.
+#[derive(Debug)]
+struct Lines {
+    // (byte offset of the line's start, whether the line is all ASCII)
+    starts: Vec<(usize, bool)>,
+}
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        let mut starts = Vec::new();
+        let mut start = 0;
+        for line in text.split('\n') {
+            starts.push((start, line.is_ascii()));
+            start += line.len() + 1;
+        }
+        Lines { starts }
     }
-    let before = text.get(..offset).unwrap_or_default();
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
-    let column = before.get(line_start..).map_or(0, |text| text.chars().count()) + 1;
-    (line, column)
+
+    /// Line and column (characters) of a byte offset in `text`, both from 1.
+    fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&(start, _)| start <= offset).max(1);
+        let (start, ascii) = self.starts.get(line - 1).copied().unwrap_or((0, true));
+        let before = text.get(start..offset).unwrap_or_default();
+        let column = if ascii {
+            before.len()
+        } else {
+            before.chars().count()
+        };
+        (line, column + 1)
+    }
 }
 
 /// One step of a document path: a field name or an array position.
@@ -379,31 +403,33 @@ fn parse_pointer(pointer: &str) -> Result<Vec<Segment>, String> {
         .collect())
 }
 
-/// The byte offset where the TOML value at `segments` starts, or of its
-/// closest ancestor that is written, and how many segments were followed.
-fn toml_offset(text: &str, segments: &[Segment]) -> Option<(usize, usize)> {
-    use toml::de::DeValue;
-    let root = toml::de::DeTable::parse(text).ok()?;
-    let mut offset = root.span().start;
-    let mut table = Some(root.get_ref());
-    let mut array: Option<&toml::de::DeArray<'_>> = None;
-    let mut depth = 0;
-    for segment in segments {
-        let value = match (segment, table, array) {
-            (Segment::Key(key), Some(t), _) => t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v),
-            (Segment::Index(i), _, Some(a)) => a.get(*i),
-            _ => None,
-        };
-        let Some(value) = value else { break };
-        offset = value.span().start;
-        depth += 1;
-        (table, array) = match value.get_ref() {
-            DeValue::Table(t) => (Some(t), None),
-            DeValue::Array(a) => (None, Some(a)),
-            _ => (None, None),
-        };
+/// Where each value of a TOML text starts, as the same tree as JSON's;
+/// `None` when the text is not TOML (the toml crate says why).
+fn toml_tree(text: &str) -> Option<json::Node> {
+    use toml::de::{DeTable, DeValue};
+    /// Deeper than any policy document; past it values are not followed,
+    /// so hostile nesting cannot exhaust the stack.
+    const DEEPEST: usize = 128;
+    fn table(span: Range<usize>, table: &DeTable<'_>, depth: usize) -> json::Node {
+        let members = table
+            .iter()
+            .map(|(key, value)| (key.get_ref().to_string(), node(value, depth + 1)))
+            .collect();
+        json::Node::object(span, members)
     }
-    Some((offset, depth))
+    fn node(value: &toml::Spanned<DeValue<'_>>, depth: usize) -> json::Node {
+        let span = value.span();
+        match value.get_ref() {
+            _ if depth > DEEPEST => json::Node::scalar(span),
+            DeValue::Table(t) => table(span, t, depth),
+            DeValue::Array(items) => {
+                json::Node::array(span, items.iter().map(|item| node(item, depth + 1)).collect())
+            }
+            _ => json::Node::scalar(span),
+        }
+    }
+    let root = DeTable::parse(text).ok()?;
+    Some(table(root.span(), root.get_ref(), 0))
 }
 
 /// Where each value of a JSON text starts: enough to find a document path.
@@ -428,6 +454,30 @@ pub mod json {
     }
 
     impl Node {
+        /// A string, number, boolean or date at `span`.
+        pub fn scalar(span: Range<usize>) -> Node {
+            Node {
+                span,
+                kind: Kind::Scalar,
+            }
+        }
+
+        /// An object (a TOML table) at `span` with its members.
+        pub fn object(span: Range<usize>, members: Vec<(String, Node)>) -> Node {
+            Node {
+                span,
+                kind: Kind::Object(members),
+            }
+        }
+
+        /// An array at `span` with its items.
+        pub fn array(span: Range<usize>, items: Vec<Node>) -> Node {
+            Node {
+                span,
+                kind: Kind::Array(items),
+            }
+        }
+
         /// The node at `path` or its deepest ancestor that exists, and how
         /// many segments were followed.
         pub fn find(&self, path: &[Segment]) -> (&Node, usize) {
@@ -645,18 +695,36 @@ mod tests {
         let path = parse_path("apis[0].scopes[1].name").unwrap();
         let (node, depth) = root.find(&path);
         assert_eq!(depth, 5);
-        assert_eq!(line_column(text, node.span.start), (3, 60));
+        let lines = Lines::new(text);
+        assert_eq!(lines.position(text, node.span.start), (3, 60));
         // A field left out: its closest ancestor.
         let (node, depth) = root.find(&parse_path("apis[0].rbac").unwrap());
-        assert_eq!((depth, line_column(text, node.span.start)), (2, (3, 5)));
+        assert_eq!((depth, lines.position(text, node.span.start)), (2, (3, 5)));
+    }
+
+    #[test]
+    fn lines_and_columns_count_characters_from_1() {
+        let text = "ab\né🙂x\n";
+        let lines = Lines::new(text);
+        let at = |offset| lines.position(text, offset);
+        assert_eq!([at(0), at(1), at(2), at(3)], [(1, 1), (1, 2), (1, 3), (2, 1)]);
+        assert_eq!(at(3 + "é🙂".len()), (2, 3)); // after two characters
+        assert_eq!(at(4), (2, 1)); // inside `é`: its start
+        assert_eq!(at(text.len()), (3, 1)); // after the last newline
+        assert_eq!(at(text.len() + 10), (3, 1));
+        assert_eq!(Lines::new("").position("", 0), (1, 1));
     }
 
     #[test]
     fn toml_paths_are_found() {
         let text = "[[apis]]\naudience = \"x\"\nscopes = [ { name = \"a\" }, { name = \"b\" } ]\n";
         let path = parse_path("apis[0].scopes[1].name").unwrap();
-        let (offset, depth) = toml_offset(text, &path).unwrap();
-        assert_eq!((line_column(text, offset), depth), ((3, 37), 5));
+        let tree = toml_tree(text).unwrap();
+        let (node, depth) = tree.find(&path);
+        assert_eq!(
+            (Lines::new(text).position(text, node.span.start), depth),
+            ((3, 37), 5)
+        );
     }
 
     #[test]
