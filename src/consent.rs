@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::scope::{same_token, scan_fits, FirstSeen, Scope, SCAN_BUDGET};
+use crate::scope::{same_token, scan_fits, FirstSeen, Scope};
+use crate::work::work;
 
 /// Consent a user gave a client for scopes of one API (or of no API, for OIDC
 /// scopes alone), as the host stores it and passes it back in.
@@ -151,7 +152,7 @@ impl RecordKey<'_> {
 ///
 /// Records with nothing in them are left out, so they cost nothing per
 /// scope. Lookups scan the records while `probes` scans of everything they
-/// hold stay within [`SCAN_BUDGET`] (no heap for typical records), and hash
+/// hold stay within [`SCAN_BUDGET`](crate::scope::SCAN_BUDGET) (no heap for typical records), and hash
 /// what they hold beyond, so long records and long requests stay linear.
 #[derive(Debug, Default)]
 pub(crate) struct Remembered<'a> {
@@ -165,6 +166,7 @@ impl<'a> Remembered<'a> {
     pub(crate) fn new(records: &'a [ConsentRecord], key: RecordKey<'_>, probes: usize) -> Self {
         let records: SmallVec<[&'a ConsentRecord; 4]> = records
             .iter()
+            .inspect(|_| work(1))
             .filter(|record| !record.scopes.is_empty() || !record.declined.is_empty())
             .filter(|record| key.matches(record))
             .collect();
@@ -182,7 +184,10 @@ impl<'a> Remembered<'a> {
                 .iter()
                 .flat_map(|record| &record.declined)
                 .map(Scope::as_str);
-            (held.collect(), declined.collect())
+            (
+                held.inspect(|_| work(1)).collect(),
+                declined.inspect(|_| work(1)).collect(),
+            )
         });
         Remembered { records, hashed }
     }
@@ -195,16 +200,30 @@ impl<'a> Remembered<'a> {
     /// Whether some matching record holds `scope` in `scopes`.
     pub(crate) fn holds(&self, scope: &str) -> bool {
         match &self.hashed {
-            Some((held, _)) => held.contains(scope),
-            None => self.records.iter().any(|record| record.holds(scope)),
+            Some((held, _)) => {
+                work(1);
+                held.contains(scope)
+            }
+            None => self
+                .records
+                .iter()
+                .inspect(|_| work(1))
+                .any(|record| record.holds(scope)),
         }
     }
 
     /// Whether some matching record holds `scope` in `declined`.
     pub(crate) fn declines(&self, scope: &str) -> bool {
         match &self.hashed {
-            Some((_, declined)) => declined.contains(scope),
-            None => self.records.iter().any(|record| record.declines(scope)),
+            Some((_, declined)) => {
+                work(1);
+                declined.contains(scope)
+            }
+            None => self
+                .records
+                .iter()
+                .inspect(|_| work(1))
+                .any(|record| record.declines(scope)),
         }
     }
 }
@@ -305,13 +324,16 @@ struct Lookup<'t, 'a> {
 impl<'t, 'a> Lookup<'t, 'a> {
     fn new(tokens: &'t [&'a str], probes: usize) -> Self {
         let hashed =
-            (probes.saturating_mul(tokens.len()) > SCAN_BUDGET).then(|| tokens.iter().copied().collect());
+            (!scan_fits(probes, tokens.len())).then(|| tokens.iter().copied().inspect(|_| work(1)).collect());
         Lookup { tokens, hashed }
     }
 
     fn contains(&self, token: &str) -> bool {
         match &self.hashed {
-            Some(set) => set.contains(token),
+            Some(set) => {
+                work(1);
+                set.contains(token)
+            }
             None => self.tokens.iter().any(|kept| same_token(kept, token)),
         }
     }

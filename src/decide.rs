@@ -14,9 +14,10 @@ use crate::policy::{Api, Class, Client, Policy};
 use crate::prompt::ConsentPrompt;
 use crate::redirect::is_verifiable_redirect;
 use crate::request::{Request, User};
-use crate::scope::{scan_fits, Limits, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
+use crate::scope::{same_token, scan_fits, Limits, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
+use crate::work::work;
 
 /// The outcome of a request that was not refused as a whole.
 ///
@@ -710,26 +711,178 @@ impl<'a> Rbac<'a> {
             });
         }
         // The direct permissions on this API: scanned within the scan budget,
-        // hashed beyond, so many permissions and many scopes stay linear.
-        let audience = self.api.audience();
-        let direct = self.user.permissions.iter().filter(|p| p.audience == audience);
-        let count = direct.clone().count();
-        if count == 0 {
+        // hashed beyond, so many permissions and many scopes stay linear. A
+        // scan walks them all, other APIs' too, so they all count.
+        if self.user.permissions.is_empty() {
             return;
         }
-        let hashed: Option<HashSet<&str>> = (!scan_fits(self.waiting.len(), count))
+        let audience = self.api.audience();
+        let direct = self
+            .user
+            .permissions
+            .iter()
+            .inspect(|_| work(1))
+            .filter(|p| p.audience == audience);
+        let hashed: Option<HashSet<&str>> = (!scan_fits(self.waiting.len(), self.user.permissions.len()))
             .then(|| direct.clone().map(|p| p.scope.as_str()).collect());
+        if hashed.as_ref().is_some_and(HashSet::is_empty) {
+            return;
+        }
         for &at in &self.waiting {
             let Some(scope) = verdicts.get(at).map(|entry| entry.scope) else {
                 continue;
             };
             let permitted = match &hashed {
-                Some(hashed) => hashed.contains(scope),
-                None => direct.clone().any(|p| p.scope == scope),
+                Some(hashed) => {
+                    work(1);
+                    hashed.contains(scope)
+                }
+                None => direct.clone().any(|p| same_token(p.scope.as_str(), scope)),
             };
             if permitted {
                 allow(verdicts, at);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::ConsentRecord;
+    use crate::document::{ApiDocument, ClientDocument, PolicyDocument, ScopeDocument, SettingsDocument};
+    use crate::scope::Scope;
+    use crate::vocab::ClientKind;
+    use crate::work::counted;
+
+    const API: &str = "https://api.example/";
+
+    /// A policy of one API with `n` scopes `s0`…, RBAC or not, and one client.
+    fn policy(n: usize, rbac: bool, first_party: bool) -> Policy {
+        let mut api = ApiDocument::new(API).with_rbac(rbac);
+        for i in 0..n {
+            api = api.with_scope(ScopeDocument::new(format!("s{i}")));
+        }
+        let client = ClientDocument::new("c", ClientKind::RegularWeb).with_first_party(first_party);
+        let document = PolicyDocument::new()
+            .with_settings(SettingsDocument::default().with_limits(Limits::new(1 << 24, 1 << 20)))
+            .with_api(api)
+            .with_client(client);
+        Policy::from_document(document).unwrap_or_else(|errors| unreachable!("{errors}"))
+    }
+
+    fn scope(i: usize) -> Scope {
+        Scope::new(&format!("s{i}")).unwrap_or_else(|error| unreachable!("{error}"))
+    }
+
+    /// Every scope `s0`…`s{n-1}`, as one parameter.
+    fn all(n: usize) -> String {
+        (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The work of `decide(n)` at `n` and `2n` must at most double, give or take a quarter.
+    fn assert_linear(what: &str, n: usize, decide: impl Fn(usize) -> usize) {
+        let (small, large) = (decide(n), decide(2 * n));
+        let ratio = large as f64 / small as f64;
+        assert!(
+            ratio <= 2.5,
+            "{what}: doubling n multiplied the work by {ratio:.2}"
+        );
+    }
+
+    /// n scopes asked, each allowed only by one of the user's n direct
+    /// permissions (in another order), and n more permissions on another API:
+    /// the direct permissions were scanned once for each scope, quadratic.
+    #[test]
+    fn direct_permissions_cost_linear_work() {
+        assert_linear("direct permissions", 4_000, |n| {
+            let policy = policy(n, true, true);
+            let mut user = User::new("u");
+            for i in 0..n {
+                user = user
+                    .with_permission(API, scope((i * 7_919) % n))
+                    .with_permission("https://other.example/", scope(i));
+            }
+            let raw = all(n);
+            let request = Request::new("c").audience(API).user(&user).scope(&raw);
+            let (decision, work) = counted(|| grant(&policy, &request));
+            let granted = decision
+                .ok()
+                .and_then(Decision::granted)
+                .map(|g| g.scopes().count());
+            assert_eq!(granted, Some(n), "every scope is allowed by a direct permission");
+            work
+        });
+        // One permission on this API and n on another: a scan of this API's
+        // permissions walks the others too, so they count against the budget.
+        assert_linear("direct permissions on another API", 4_000, |n| {
+            let policy = policy(n, true, true);
+            let mut user = User::new("u").with_permission(API, scope(0));
+            for i in 0..n {
+                user = user.with_permission("https://other.example/", scope(i));
+            }
+            let raw = all(n);
+            let request = Request::new("c").audience(API).user(&user).scope(&raw);
+            let (decision, work) = counted(|| grant(&policy, &request));
+            let granted = decision
+                .ok()
+                .and_then(Decision::granted)
+                .map(|g| g.scopes().count());
+            assert_eq!(granted, Some(1), "only s0 is allowed");
+            work
+        });
+    }
+
+    /// n empty consent records and one that holds every scope: the empty
+    /// ones were scanned once for each scope, quadratic.
+    #[test]
+    fn empty_consent_records_cost_nothing_per_scope() {
+        assert_linear("empty records", 4_000, |n| {
+            let policy = policy(n, false, false);
+            let user = User::new("u");
+            let mut records: Vec<ConsentRecord> =
+                (0..n).map(|_| ConsentRecord::new("u", "c", Some(API))).collect();
+            records.push(ConsentRecord::new("u", "c", Some(API)).with_scopes((0..n).map(scope)));
+            let raw = all(n);
+            let request = Request::new("c")
+                .audience(API)
+                .user(&user)
+                .scope(&raw)
+                .consents(&records);
+            let (decision, work) = counted(|| grant(&policy, &request));
+            let granted = decision
+                .ok()
+                .and_then(Decision::granted)
+                .map(|g| g.scopes().count());
+            assert_eq!(granted, Some(n), "the full record covers every scope");
+            work
+        });
+    }
+
+    /// n scopes asked twice over, against a record holding every other one,
+    /// then approving the prompt: de-duplication, the consent lookups and
+    /// the approval each compare tokens with tokens.
+    #[test]
+    fn long_requests_and_records_cost_linear_work() {
+        assert_linear("long request and record", 4_000, |n| {
+            let policy = policy(n, false, false);
+            let user = User::new("u");
+            let records = [ConsentRecord::new("u", "c", Some(API)).with_scopes((0..n).step_by(2).map(scope))];
+            let raw = format!("{} {}", all(n), all(n));
+            let request = Request::new("c")
+                .audience(API)
+                .user(&user)
+                .scope(&raw)
+                .consents(&records);
+            let (granted, work) = counted(|| {
+                let prompt = grant(&policy, &request)
+                    .ok()
+                    .and_then(Decision::consent_required)?;
+                let approved: Vec<&str> = prompt.scopes().map(|entry| entry.scope()).collect();
+                prompt.approve(&approved).ok().map(|grant| grant.scopes().count())
+            });
+            assert_eq!(granted, Some(n), "approving the prompt grants every scope");
+            work
+        });
     }
 }

@@ -26,6 +26,7 @@ mod response;
 mod scope;
 mod scope_set;
 mod vocab;
+mod work;
 
 /// The rules of the decision, complete: a chapter to read, not code.
 #[doc = include_str!("rules.md")]

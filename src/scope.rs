@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::intern;
+use crate::work::work;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -384,6 +385,7 @@ impl<'a> ScopeParam<'a> {
 
     /// Where `token`, whose hash is `hash`, is among the tokens.
     fn position(&self, token: &str, hash: u64) -> Option<usize> {
+        work(self.hashes.len()); // at most: one step a candidate
         let mut candidates = self.hashes.iter().zip(&self.tokens).enumerate();
         candidates
             .find(|(_, (&kept_hash, kept))| kept_hash == hash && same_token(kept, token))
@@ -402,8 +404,9 @@ impl<'a> ScopeParam<'a> {
                 .find(|(token, &hash)| other.position(token, hash).is_none())
                 .map(|(token, _)| *token);
         }
-        let theirs: HashSet<&str> = other.tokens.iter().copied().collect();
+        let theirs: HashSet<&str> = other.tokens.iter().copied().inspect(|_| work(1)).collect();
         tokens
+            .inspect(|_| work(1))
             .find(|(token, _)| !theirs.contains(*token))
             .map(|(token, _)| *token)
     }
@@ -486,6 +489,7 @@ impl Index {
         let mask = self.slots.len() - 1;
         let mut at = (hash >> self.shift) as usize;
         while let Some(slot) = self.slots.get_mut(at) {
+            work(1);
             let Some(kept) = slot.checked_sub(1) else {
                 *slot = u32::try_from(position + 1).unwrap_or(u32::MAX);
                 return true;
@@ -570,6 +574,7 @@ impl<'a> Scan<'_, 'a> {
 /// pairs without a call to `memcmp`.
 #[inline]
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
+    work(1);
     a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
@@ -588,10 +593,13 @@ impl<'a> FirstSeen<'a> {
     /// this has called new so far, in any order.
     pub(crate) fn is_new(&mut self, kept: &[&'a str], token: &'a str) -> bool {
         if self.seen.is_none() && self.compared > SCAN_BUDGET {
-            self.seen = Some(kept.iter().copied().collect());
+            self.seen = Some(kept.iter().copied().inspect(|_| work(1)).collect());
         }
         match &mut self.seen {
-            Some(seen) => seen.insert(token),
+            Some(seen) => {
+                work(1);
+                seen.insert(token)
+            }
             None => {
                 self.compared += kept.len();
                 !kept.iter().any(|kept| same_token(kept, token))

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use crate::scope_set::ScopeSet;
+use crate::work::work;
 
 /// Most role names one cycle report lists before the role itself again; a
 /// longer cycle says how many it left out.
@@ -393,32 +394,10 @@ fn set<T>(values: &mut [T], at: usize, value: T) {
     }
 }
 
-/// Counts steps of work in unit tests, so growth can be asserted as a ratio
-/// of work rather than of time; nothing outside tests.
-#[cfg(test)]
-fn work(steps: usize) {
-    tests::WORK.with(|work| work.set(work.get() + steps));
-}
-
-#[cfg(not(test))]
-fn work(_steps: usize) {}
-
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-
     use super::*;
-
-    thread_local! {
-        pub(super) static WORK: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// The work `f` counts.
-    fn counted<T>(f: impl FnOnce() -> T) -> (T, usize) {
-        WORK.with(|work| work.set(0));
-        let result = f();
-        (result, WORK.with(Cell::get))
-    }
+    use crate::work::counted;
 
     /// Every cycle report of a graph, with the work they took.
     fn all_cycles(edges: &[Vec<usize>]) -> (Vec<CycleReport>, usize) {
