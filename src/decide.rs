@@ -780,6 +780,16 @@ mod tests {
         (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ")
     }
 
+    /// How many scopes `request` is granted, and the work the decision counted.
+    fn granted_and_work(policy: &Policy, request: &Request<'_>) -> (Option<usize>, usize) {
+        let (decision, work) = counted(|| grant(policy, request));
+        let granted = decision
+            .ok()
+            .and_then(Decision::granted)
+            .map(|g| g.scopes().count());
+        (granted, work)
+    }
+
     /// The work of `decide(n)` at `n` and `2n` must at most double, give or take a quarter.
     fn assert_linear(what: &str, n: usize, decide: impl Fn(usize) -> usize) {
         let (small, large) = (decide(n), decide(2 * n));
@@ -805,11 +815,7 @@ mod tests {
             }
             let raw = all(n);
             let request = Request::new("c").audience(API).user(&user).scope(&raw);
-            let (decision, work) = counted(|| grant(&policy, &request));
-            let granted = decision
-                .ok()
-                .and_then(Decision::granted)
-                .map(|g| g.scopes().count());
+            let (granted, work) = granted_and_work(&policy, &request);
             assert_eq!(granted, Some(n), "every scope is allowed by a direct permission");
             work
         });
@@ -823,11 +829,7 @@ mod tests {
             }
             let raw = all(n);
             let request = Request::new("c").audience(API).user(&user).scope(&raw);
-            let (decision, work) = counted(|| grant(&policy, &request));
-            let granted = decision
-                .ok()
-                .and_then(Decision::granted)
-                .map(|g| g.scopes().count());
+            let (granted, work) = granted_and_work(&policy, &request);
             assert_eq!(granted, Some(1), "only s0 is allowed");
             work
         });
@@ -849,11 +851,7 @@ mod tests {
                 .user(&user)
                 .scope(&raw)
                 .consents(&records);
-            let (decision, work) = counted(|| grant(&policy, &request));
-            let granted = decision
-                .ok()
-                .and_then(Decision::granted)
-                .map(|g| g.scopes().count());
+            let (granted, work) = granted_and_work(&policy, &request);
             assert_eq!(granted, Some(n), "the full record covers every scope");
             work
         });
