@@ -56,15 +56,18 @@ pub fn is_verifiable_redirect(uri: &str) -> bool {
 /// For an IP literal, the text inside the brackets, with the brackets.
 ///
 /// Any scheme is read, so `http://localhost:8080/cb` gives `localhost`. A
-/// decoded host holding a byte that is not visible ASCII (non-ASCII, a
-/// control byte, a space) also gives `None`: it could not be shown as it is
-/// without misleading the user, and it is never verifiable anyway. An IPv6
-/// literal with a zone identifier is not RFC 3986 and gives `None` too.
+/// decoded byte that a host name cannot hold as it is (non-ASCII, a control
+/// byte, a space, `/`, `@`, `:`, `%`, …: anything but RFC 3986's unreserved
+/// characters and sub-delims) is shown escaped again, `%` and two uppercase
+/// hex digits, so the screen never shows `bank.example/` for
+/// `bank.example%2F.evil.example`. An IPv6 literal with a zone identifier is
+/// not RFC 3986 and gives `None`.
 ///
 /// ```
 /// use scope_policy::redirect_host;
 ///
 /// assert_eq!(redirect_host("https://User@EXAMPLE.com.:8443/x").as_deref(), Some("example.com"));
+/// assert_eq!(redirect_host("https://bank.example%2f.evil.example/").as_deref(), Some("bank.example%2F.evil.example"));
 /// assert_eq!(redirect_host("com.example.app:/callback"), None);
 /// ```
 #[must_use]
@@ -72,10 +75,17 @@ pub fn redirect_host(uri: &str) -> Option<String> {
     match parse(uri)?.host? {
         Host::Ipv6(text, _) | Host::Future(text) => Some(format!("[{}]", text.to_ascii_lowercase())),
         Host::Name(raw) => {
-            let name = normalised(raw);
-            let visible = name.clone().all(|b| b.is_ascii_graphic());
-            let host: String = name.map(char::from).collect();
-            (visible && !host.is_empty()).then_some(host)
+            let mut host = String::with_capacity(raw.len());
+            for byte in normalised(raw) {
+                if is_reg_name_byte(byte) {
+                    host.push(char::from(byte));
+                } else {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    let hex = |nibble: u8| HEX.get(usize::from(nibble)).map_or('0', |&d| char::from(d));
+                    host.extend(['%', hex(byte >> 4), hex(byte & 0xf)]);
+                }
+            }
+            (!host.is_empty()).then_some(host)
         }
     }
 }
@@ -412,10 +422,12 @@ impl Ipv4Part {
         Some(())
     }
 
-    /// The part's value, or `None` without a digit: an empty part, or a bare
-    /// `0x` (as glibc's `inet_aton` reads it, and the reference model).
+    /// The part's value, or `None` for an empty part. A bare `0x` is 0, as
+    /// browsers read it (the WHATWG URL standard's IPv4 number parser), so
+    /// `https://0x/` reaches `0.0.0.0` and is loopback; glibc's `inet_aton`
+    /// would call it no number, which would make it a verifiable name.
     fn value(&self) -> Option<u32> {
-        (self.digits > 0).then_some(self.value)
+        (self.digits > 0 || self.radix == 16).then_some(self.value)
     }
 }
 
@@ -531,8 +543,7 @@ mod tests {
         ("8 is not an octal digit",                    "https://0128.0.0.1/",        true),
         ("a letter makes a name",                      "https://127.0.0.1a/",        true),
         ("hex digits need 0x",                         "https://7f.0.0.1/",          true),
-        ("0x needs hex digits",                        "https://127.0x/",            true),
-        ("a bare 0x is a name",                        "https://0x/",                true),
+        ("0x needs hex digits after it, if any",       "https://127.0xg/",           true),
         ("a label after an address makes a name",      "https://127.0.0.1.example/", true),
         // IPv6 addresses that are not loopback.
         ("an IPv6 address",                          "https://[2001:db8::1]/cb",            true),
@@ -643,6 +654,8 @@ mod tests {
         ("0.0.0.0",                             "https://0.0.0.0/",          false),
         ("0.0",                                 "https://0.0/",              false),
         ("0x0",                                 "https://0x0/",              false),
+        ("a bare 0x is 0, as browsers read it", "https://0x/",               false),
+        ("127.0x is 127.0.0.0",                 "https://127.0X/",           false),
         ("00 is octal zero",                    "https://00/",               false),
         // Rule 5: IP literals.
         ("[::1]",                                  "https://[::1]/cb",                    false),
@@ -706,7 +719,7 @@ mod tests {
         // about, redirect_uri, host
         ("no userinfo, port or dot; lowercased", "https://User@EXAMPLE.com.:8443/x", Some("example.com")),
         ("escapes are decoded",                  "https://%6c%6fcalhost/",           Some("localhost")),
-        ("decoded once",                         "https://%2541.example/",           Some("%41.example")),
+        ("decoded once, shown escaped",          "https://%2541.example/",           Some("%2541.example")),
         ("an escaped dot goes",                  "https://EXAMPLE.com%2E/",          Some("example.com")),
         ("only one trailing dot goes",           "https://localhost../",             Some("localhost.")),
         ("an IPv4 address as written",           "https://127.1/",                   Some("127.1")),
@@ -723,9 +736,12 @@ mod tests {
         ("garbage",                                 "not a uri",                   None),
         ("the empty string",                        "",                            None),
         ("a fine host, a path that does not parse", "https://app.example.com/%zz", None),
-        ("a decoded non-ASCII host",                "https://caf%C3%A9.example/",  None),
-        ("a decoded control byte",                  "https://a%00b.example/",      None),
-        ("a decoded space",                         "https://a%20b.example/",      None),
+        // Bytes a host name cannot hold as they are: shown escaped again.
+        ("a non-ASCII host",                     "https://caf%c3%a9.example/",       Some("caf%C3%A9.example")),
+        ("a control byte",                       "https://a%00b.example/",           Some("a%00b.example")),
+        ("a space",                              "https://a%20b.example/",           Some("a%20b.example")),
+        ("a slash that would mislead",           "https://bank.example%2F%2Fevil.example/", Some("bank.example%2F%2Fevil.example")),
+        ("an at sign that would mislead",        "https://bank.example%40evil.example/", Some("bank.example%40evil.example")),
         ("a zone identifier is not RFC 3986",       "https://[fe80::1%25eth0]/",   None),
         ("an IPv6 literal that does not parse",     "https://[::1::]/",            None),
     ];
@@ -923,10 +939,15 @@ mod tests {
                 None if part.len() > 1 && part.starts_with('0') => (&part[1..], 8),
                 None => (*part, 10),
             };
-            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            // A bare `0x` is 0 (as browsers read it); any other empty part is no number.
+            if (digits.is_empty() && radix != 16) || !digits.chars().all(|c| c.is_digit(radix)) {
                 return None;
             }
-            let value = u64::from_str_radix(digits, radix).ok()?;
+            let value = if digits.is_empty() {
+                0
+            } else {
+                u64::from_str_radix(digits, radix).ok()?
+            };
             values.push(value);
         }
         let width = 8 * (5 - values.len());

@@ -203,6 +203,7 @@ const REDIRECTS: &[(&str, bool)] = &[
     ("https://0.0.0.0/cb", false),
     ("https://0/cb", false),
     ("https://0x0/cb", false),
+    ("https://0x/cb", false),
     ("https://[::1]/cb", false),
     ("https://[0:0:0:0:0:0:0:1]/cb", false),
     ("https://[::]/cb", false),
@@ -483,8 +484,29 @@ fn classify_redirect(uri: &str) -> bool {
             !host.is_empty() && host != "localhost" && !host.ends_with(".localhost"),
             "{uri:?}: {host:?}"
         );
+        // Lowercase, except the hex digits of the escapes of bytes a name
+        // cannot hold as they are.
+        let mut rest = host.as_str();
+        while let Some((before, after)) = rest.split_once('%') {
+            assert!(
+                before
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase()),
+                "{uri:?}: {host:?}"
+            );
+            let digits = after
+                .get(..2)
+                .unwrap_or_else(|| panic!("{uri:?}: {host:?}: a bare %"));
+            assert!(
+                digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)),
+                "{uri:?}: {host:?}"
+            );
+            rest = &after[2..];
+        }
         assert!(
-            host.bytes()
+            rest.bytes()
                 .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase()),
             "{uri:?}: {host:?}"
         );

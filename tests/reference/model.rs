@@ -89,8 +89,8 @@
 //!   approval.
 //! - The redirect classifier (item 7), see [`redirect_verifiable`]; in
 //!   particular: a reg-name that is empty *after* normalisation (`.`) is
-//!   empty; an inet_aton part `0x` with no hex digit is not a number (so the
-//!   host is a name); the dotted quad inside an IPv6 literal is RFC 3986's
+//!   empty; an inet_aton part `0x` with no hex digit is 0, as browsers read
+//!   it (so `https://0x/` is `0.0.0.0`, loopback); the dotted quad inside an IPv6 literal is RFC 3986's
 //!   strict `dec-octet` form; a fragment does not make a URI unverifiable.
 //!
 //! Serialized (to build the real policy from the same document), a `Doc`
@@ -797,8 +797,10 @@ fn normalise_reg_name(host: &str) -> Option<String> {
 /// One part of an inet_aton address: decimal, octal with a leading `0`, or
 /// hex with `0x` (the name is already lowercase). `None` when it is not a
 /// number. Values above `u32::MAX` are `None` too (out of range anyway).
-/// CHOICE: `0x` with no hex digit after it is not a number (decisions item 7
-/// says "hex with 0x"; modern glibc `inet_aton` also refuses it).
+/// CHOICE: `0x` with no hex digit after it is 0, as the WHATWG URL
+/// standard (browsers, which follow the redirect) reads it; glibc's
+/// `inet_aton` refuses it, which would make `https://0x/` a verifiable name
+/// although a browser sends it to 0.0.0.0.
 fn inet_aton_part(part: &str) -> Option<u64> {
     let (digits, radix): (&str, u32) = if let Some(hex) = part.strip_prefix("0x") {
         (hex, 16)
@@ -811,7 +813,7 @@ fn inet_aton_part(part: &str) -> Option<u64> {
         (part, 10)
     };
     if digits.is_empty() {
-        return None;
+        return (radix == 16).then_some(0);
     }
     let mut value: u64 = 0;
     for c in digits.chars() {
