@@ -431,6 +431,13 @@ fn problems_say_what_is_wrong_and_where_it_was_first() {
         duplicate(two_scopes, "apis[0].scopes[2].name"),
         ("x".to_owned(), "apis[0].scopes[0].name".to_owned())
     );
+    // An invalid name before the first one does not shift where it was first.
+    let after_a_reserved_name =
+        r#"{"apis":[{"audience":"https://a","scopes":[{"name":"openid"},{"name":"a"},{"name":"a"}]}]}"#;
+    assert_eq!(
+        duplicate(after_a_reserved_name, "apis[0].scopes[2].name"),
+        ("a".to_owned(), "apis[0].scopes[1].name".to_owned())
+    );
     let two_roles = r#"{"apis":[],"roles":[{"name":"r"},{"name":"r"}]}"#;
     assert_eq!(
         duplicate(two_roles, "roles[1].name"),

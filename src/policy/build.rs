@@ -147,6 +147,9 @@ impl Builder {
 
             let mut scopes: Map<Scope, Definition> =
                 Map::with_capacity_and_hasher(doc.scopes.len(), Default::default());
+            // Where each scope of `scopes` is written: invalid names are
+            // skipped, so a map position is not a document position.
+            let mut written_at: Vec<usize> = Vec::with_capacity(doc.scopes.len());
             for (j, definition) in doc.scopes.iter().enumerate() {
                 let path = || format!("{at}.scopes[{j}].name");
                 let consent = self.named(&definition.consent, || format!("{at}.scopes[{j}].consent"));
@@ -158,11 +161,15 @@ impl Builder {
                         let problem = Problem::Duplicate {
                             what: "scope",
                             name: definition.name.clone(),
-                            first: format!("{at}.scopes[{}].name", entry.index()),
+                            first: format!(
+                                "{at}.scopes[{}].name",
+                                written_at.get(entry.index()).copied().unwrap_or_default()
+                            ),
                         };
                         self.report(path(), problem);
                     }
                     Entry::Vacant(entry) => {
+                        written_at.push(j);
                         entry.insert(Definition {
                             description: definition.description.as_str().into(),
                             // An unknown value was reported; the build fails.
