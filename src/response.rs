@@ -50,7 +50,9 @@ impl ErrorResponse {
     /// The HTTP status to answer a token request with (RFC 6749 §5.2): 401
     /// for `invalid_client`, 400 for the others (`access_denied` included, as
     /// RFC 8628 §3.5 answers it). At the authorization endpoint the answer is
-    /// a redirect (or an error page) instead.
+    /// a redirect (or an error page) instead. With 401, RFC 6749 §5.2 also
+    /// asks for a `WWW-Authenticate` header naming the scheme the client
+    /// authenticated with (`Basic` for `client_secret_basic`); the host adds it.
     pub fn status(&self) -> u16 {
         match self.error {
             ErrorCode::InvalidClient => 401,
