@@ -134,7 +134,11 @@ async fn client_credentials_with_and_without_scope() {
     );
 
     // One audit line per decision, in the crate's JSON.
-    let audit = server.audit();
+    let audit = server.audit_until(|audit| {
+        audit
+            .last()
+            .is_some_and(|line| line["error"] == "unauthorized_client")
+    });
     let first = &audit[0];
     assert_eq!(first["decision"], "granted");
     assert_eq!(first["flow"], "client_credentials");
@@ -221,7 +225,7 @@ async fn first_party_login_with_rbac_dropping_a_scope() {
     );
     let claims = verify_access_token(&server, body["access_token"].as_str().unwrap(), EVENTS).await;
     assert_eq!(claims["scope"], "create:events view:events");
-    let audit = server.audit();
+    let audit = server.audit_until(|audit| !audit.is_empty());
     assert_eq!(audit[0]["denied"]["create:events"], "not_permitted");
     assert_eq!(audit[0]["user_id"], "pat");
 
@@ -300,7 +304,7 @@ async fn third_party_consent_with_partial_approval() {
 
     // The new record, as the crate made it, is in the audit line.
     let answered = server
-        .audit()
+        .audit_until(|audit| audit.iter().any(|line| line["consent_record"].is_object()))
         .into_iter()
         .find(|line| line["consent_record"].is_object())
         .unwrap();
@@ -505,11 +509,11 @@ async fn a_prompt_that_changed_between_showing_and_answering() {
             ("write:appointments".to_owned(), true)
         ]
     );
-    assert!(server
-        .audit()
-        .iter()
-        .any(|line| line["error"] == "invalid_request"
-            && line["message"] == "the consent prompt changed since it was shown"));
+    let changed = |line: &Value| {
+        line["error"] == "invalid_request"
+            && line["message"] == "the consent prompt changed since it was shown"
+    };
+    server.audit_until(|audit| audit.iter().any(changed));
 
     // Answering the new page works.
     let response = browser
@@ -642,7 +646,7 @@ async fn withdrawal_through_prompt_consent_reaches_the_next_refresh() {
     let claims = verify_access_token(&server, body["access_token"].as_str().unwrap(), CALENDAR).await;
     assert_eq!(claims["scope"], "offline_access read:appointments");
     let refusal = server
-        .audit()
+        .audit_until(|audit| audit.iter().any(|line| line["flow"] == "refresh_token"))
         .into_iter()
         .rev()
         .find(|line| line["flow"] == "refresh_token")
@@ -832,7 +836,8 @@ async fn an_unknown_client_is_never_redirected() {
     let html = response.text().await.unwrap();
     assert!(html.contains("data-error=\"invalid_client\""));
     assert!(!html.contains("attacker.example"));
-    assert_eq!(server.audit()[0]["error"], "invalid_client");
+    let audit = server.audit_until(|audit| !audit.is_empty());
+    assert_eq!(audit[0]["error"], "invalid_client");
 
     // A known client with a redirect URI it never registered: a page too.
     let mut pairs = partner_request("read:appointments", "x");

@@ -169,8 +169,31 @@ impl Server {
             .collect()
     }
 
-    /// The audit lines so far: each the crate's JSON of one decision.
-    pub fn audit(&self) -> Vec<Value> {
+    /// The audit lines, each the crate's JSON of one decision, once they
+    /// satisfy `ready`.
+    ///
+    /// The server writes a decision's line before it answers, but the line
+    /// reaches this process through a pipe and a reader thread, so a test
+    /// that has its answer may not have the line yet. `ready` names the line
+    /// the test waits for (lines arrive in order, so every earlier one is
+    /// there too).
+    #[track_caller]
+    pub fn audit_until(&self, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let audit = self.audit_so_far();
+            if ready(&audit) {
+                return audit;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the awaited audit line never came; audit: {audit:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn audit_so_far(&self) -> Vec<Value> {
         self.logs()
             .into_iter()
             .filter(|line| line["target"] == "audit")
