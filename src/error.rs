@@ -291,8 +291,11 @@ impl Serialize for GrantError {
 }
 
 /// One problem of a policy document, at its path (`roles[2].permissions[0].scope`).
+///
+/// `Display` is `path: problem`, or the problem alone at the document's root
+/// (an empty path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {problem}")]
+#[error("{}{problem}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
 pub struct PolicyError {
     path: String,
     problem: Problem,
@@ -304,7 +307,8 @@ impl PolicyError {
     }
 
     /// Where the problem is, from the document root: field names joined by
-    /// `.`, array positions as `[i]`, such as `clients[0].grants[1].scopes[2]`.
+    /// `.`, array positions as `[i]`, such as `clients[0].grants[1].scopes[2]`;
+    /// empty for the document itself (a document that is not an object).
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -436,6 +440,44 @@ pub enum Problem {
         /// How many roles of a long cycle `cycle` leaves out (0 for a short one).
         omitted: usize,
     },
+    /// A field the document does not have, such as a misspelt `rbca`. The
+    /// field is not read; the rest of its object is.
+    #[error("unknown field `{field}`, expected one of {}", field_list(.expected))]
+    UnknownField {
+        /// The field as written.
+        field: String,
+        /// The fields the object may have.
+        expected: &'static [&'static str],
+    },
+    /// A key written twice in one object, reported at the later one; the
+    /// first one is read.
+    #[error("duplicate key `{key}`")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// A required field is left out; reported at the path it belongs at.
+    #[error("missing field `{field}`")]
+    MissingField {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// A value of the wrong type: a string where a list belongs, a negative
+    /// limit, or `null` where the document does not allow it. The value is
+    /// not read, and what it could have caused elsewhere is not reported.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What the document allows here, such as `a boolean`.
+        expected: &'static str,
+        /// What is written, such as `the string "yes"`.
+        found: String,
+    },
+}
+
+/// `` `a`, `b`, `c` ``.
+fn field_list(fields: &[&str]) -> String {
+    let quoted: Vec<String> = fields.iter().map(|field| format!("`{field}`")).collect();
+    quoted.join(", ")
 }
 
 /// `a -> b -> a`, or `a -> b -> … 998 more … -> a` for a long cycle.
@@ -454,8 +496,11 @@ pub struct PolicyErrors {
 }
 
 impl PolicyErrors {
-    /// `None` when there is no problem.
-    pub(crate) fn from_vec(errors: Vec<PolicyError>) -> Option<Self> {
+    /// The problems in document order, whatever order the checks ran in
+    /// (a stable sort keeps two problems at one path in the order they were
+    /// found); `None` when there is no problem.
+    pub(crate) fn in_document_order(mut errors: Vec<PolicyError>) -> Option<Self> {
+        errors.sort_by_cached_key(|error| document_position(error.path()));
         (!errors.is_empty()).then_some(PolicyErrors { errors })
     }
 
@@ -534,20 +579,80 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
+/// Every field name of the document, in an order that agrees with the field
+/// order of each object that has it (`audience` before `name` in an API,
+/// `name` before `inherits` in a role, ...).
+const FIELD_ORDER: &[&str] = &[
+    "settings",
+    "unknown_scopes",
+    "default_audience",
+    "max_scope_length",
+    "max_scope_tokens",
+    "consent_lifetime",
+    "apis",
+    "audience",
+    "client_id",
+    "name",
+    "description",
+    "consent",
+    "required",
+    "first_party",
+    "kind",
+    "grant_types",
+    "rbac",
+    "allow_skipping_consent",
+    "allow_offline_access",
+    "user_access",
+    "client_access",
+    "default_scopes",
+    "subject",
+    "scopes",
+    "roles",
+    "inherits",
+    "permissions",
+    "scope",
+    "clients",
+    "grants",
+    "metadata",
+];
+
+/// A sort key that puts problems in document order: each path segment by
+/// its field's place in its object (a field the document does not have
+/// last), then by its array position.
+fn document_position(path: &str) -> Vec<(usize, usize)> {
+    path.split('.')
+        .map(|segment| {
+            let (field, index) = match segment.split_once('[') {
+                Some((field, rest)) => (field, rest.trim_end_matches(']').parse().unwrap_or(0)),
+                None => (segment, 0),
+            };
+            let rank = FIELD_ORDER
+                .iter()
+                .position(|name| *name == field)
+                .unwrap_or(FIELD_ORDER.len());
+            (rank, index)
+        })
+        .collect()
+}
+
 /// Why a policy could not be loaded from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The text is not a well-formed document: bad syntax, an unknown field,
-    /// a duplicate key or a wrong type.
-    #[error("{}{message}", if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") })]
+    /// The text is not JSON or TOML (in TOML, a key written twice in one
+    /// table is a syntax error), holds more than one JSON value, or nests
+    /// values deeper than 32 levels: nothing can be read.
+    #[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
     Syntax {
-        /// Where, from the document root (empty when the problem is not inside a value).
+        /// Empty: the text is not read far enough to name a place in the
+        /// document; the message says where, by line and column.
         path: String,
-        /// The parser's message.
+        /// The parser's message, on one line.
         message: String,
     },
-    /// The document is well-formed but the policy is not valid.
+    /// The text is read, and the document has problems: of its shape (an
+    /// unknown field, a duplicate key, a missing field, a wrong type) and of
+    /// the policy, every one at its path.
     #[error(transparent)]
     Policy(#[from] PolicyErrors),
 }

@@ -20,6 +20,7 @@ mod intern;
 mod metadata;
 mod policy;
 mod prompt;
+mod reader;
 mod redirect;
 mod request;
 mod response;

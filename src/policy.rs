@@ -27,6 +27,8 @@ use crate::error::PolicyErrors;
 use crate::intern::{same_bytes, token_hash};
 use crate::intern::{Seed, TokenTable};
 use crate::metadata::Metadata;
+#[cfg(any(feature = "json", feature = "toml"))]
+use crate::reader::Shape;
 use crate::scope::{Limits, Scope, OIDC_SCOPES};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, ClientKind, Flow, ScopeConsent, Subject, UnknownScopes, UserAccess};
@@ -246,22 +248,25 @@ impl Policy {
     /// }"#)?;
     /// assert!(policy.api("https://notes.example.com").is_some());
     ///
-    /// // Every problem at once, each with its path.
-    /// let broken = Policy::from_json(r#"{ "apis": [{ "audience": "" }], "roles": [{ "name": "r", "inherits": ["ghost"] }] }"#);
+    /// // Every problem at once, each with its path: a misspelt field too.
+    /// let broken = Policy::from_json(r#"{ "apis": [{ "audience": "" }],
+    ///   "roles": [{ "name": "r", "inherits": ["ghost"], "permisions": [] }] }"#);
     /// let Err(LoadError::Policy(errors)) = broken else { unreachable!() };
     /// let paths: Vec<&str> = errors.iter().map(|e| e.path()).collect();
-    /// assert_eq!(paths, ["apis[0].audience", "roles[0].inherits[0]"]);
+    /// assert_eq!(paths, ["apis[0].audience", "roles[0].inherits[0]", "roles[0].permisions"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`LoadError::Syntax`] with its path for malformed JSON, an unknown
-    /// field, a duplicate key or a wrong type; [`LoadError::Policy`] with
-    /// every problem of a well-formed but invalid policy.
+    /// [`LoadError::Syntax`] for text that is not JSON; otherwise
+    /// [`LoadError::Policy`] with every problem at once: of the document's
+    /// shape (an unknown field, a duplicate key, a missing field, a wrong
+    /// type) and of the policy, less those that a value left unread could
+    /// have caused.
     #[cfg(feature = "json")]
     pub fn from_json(text: &str) -> Result<Self, LoadError> {
-        Ok(Policy::from_document(PolicyDocument::from_json(text)?)?)
+        Policy::from_shape(crate::reader::read_json(text)?)
     }
 
     /// Reads and builds a policy from a TOML document.
@@ -288,7 +293,23 @@ impl Policy {
     /// As [`Policy::from_json`], for TOML.
     #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, LoadError> {
-        Ok(Policy::from_document(PolicyDocument::from_toml(text)?)?)
+        Policy::from_shape(crate::reader::read_toml(text)?)
+    }
+
+    /// Builds what could be read of a document: its shape's problems and the
+    /// policy's, but none that a value left unread could have caused.
+    #[cfg(any(feature = "json", feature = "toml"))]
+    fn from_shape(shape: Shape) -> Result<Self, LoadError> {
+        let built = Builder::default().build(&shape.document);
+        let policy_errors = match &built {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.errors().to_vec(),
+        };
+        match shape.with_policy_errors(policy_errors) {
+            Some(errors) => Err(LoadError::Policy(errors)),
+            // No problem of the shape, and so none hidden: `built` is the answer.
+            None => Ok(built?),
+        }
     }
 
     /// The API with this exact audience.

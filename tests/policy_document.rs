@@ -26,6 +26,10 @@ fn kind(problem: &Problem) -> &'static str {
         Problem::DuplicateGrant { .. } => "DuplicateGrant",
         Problem::UnknownRole { .. } => "UnknownRole",
         Problem::InheritanceCycle { .. } => "InheritanceCycle",
+        Problem::UnknownField { .. } => "UnknownField",
+        Problem::DuplicateKey { .. } => "DuplicateKey",
+        Problem::MissingField { .. } => "MissingField",
+        Problem::WrongType { .. } => "WrongType",
         _ => "a problem this test does not know",
     }
 }
@@ -796,7 +800,7 @@ const JSON_SHAPES: &[(&str, &str, &str, &str)] = &[
         "a string where a list belongs",
         r#"{"apis":[],"clients":[{"client_id":"c","kind":"spa","grants":[{"audience":"https://a","scopes":"x"}]}]}"#,
         "clients[0].grants[0].scopes",
-        "sequence",
+        "expected a list, found the string \"x\"",
     ),
     (
         "a number where a name belongs",
@@ -807,52 +811,59 @@ const JSON_SHAPES: &[(&str, &str, &str, &str)] = &[
     (
         "a duplicate key in one object",
         r#"{"apis":[{"audience":"https://a","rbac":true,"rbac":false}]}"#,
-        "apis[0]",
-        "duplicate field `rbac`",
+        "apis[0].rbac",
+        "duplicate key `rbac`",
     ),
     (
         "a duplicate key in a client",
         r#"{"apis":[],"clients":[{"client_id":"c","kind":"spa","client_id":"d"}]}"#,
-        "clients[0]",
-        "duplicate field `client_id`",
+        "clients[0].client_id",
+        "duplicate key `client_id`",
     ),
     (
         "a missing audience",
         r#"{"apis":[{"name":"A"}]}"#,
-        "apis[0]",
+        "apis[0].audience",
         "missing field `audience`",
     ),
     (
         "a missing client kind",
         r#"{"apis":[],"clients":[{"client_id":"c"}]}"#,
-        "clients[0]",
+        "clients[0].kind",
         "missing field `kind`",
     ),
     (
         "a missing scope name",
         r#"{"apis":[{"audience":"https://a","scopes":[{"description":"x"}]}]}"#,
-        "apis[0].scopes[0]",
+        "apis[0].scopes[0].name",
         "missing field `name`",
     ),
     (
         "a missing permission scope",
         r#"{"apis":[],"roles":[{"name":"r","permissions":[{"audience":"https://a"}]}]}"#,
-        "roles[0].permissions[0]",
+        "roles[0].permissions[0].scope",
         "missing field `scope`",
     ),
 ];
 
+/// The message of the problem reported at `path`.
+#[track_caller]
+fn message_at(loaded: Result<Policy, LoadError>, path: &str, about: &str) -> String {
+    match loaded {
+        Err(LoadError::Policy(errors)) => match errors.iter().find(|error| error.path() == path) {
+            Some(error) => error.problem().to_string(),
+            None => panic!("{about}: no problem at {path}: {errors}"),
+        },
+        other => panic!("{about}: expected policy problems, got {other:?}"),
+    }
+}
+
 #[test]
 fn json_shape_errors_carry_their_path() {
     for (about, json, path, word) in JSON_SHAPES {
-        match Policy::from_json(json) {
-            Err(LoadError::Syntax { path: at, message }) => {
-                assert_eq!(at, *path, "{about}: {message}");
-                assert!(message.contains(word), "{about}: {message:?} lacks {word:?}");
-                assert!(!message.contains('\n'), "{about}: one line");
-            }
-            other => panic!("{about}: expected a syntax error, got {other:?}"),
-        }
+        let message = message_at(Policy::from_json(json), path, about);
+        assert!(message.contains(word), "{about}: {message:?} lacks {word:?}");
+        assert!(!message.contains('\n'), "{about}: one line");
     }
 }
 
@@ -874,12 +885,12 @@ const TOML_SHAPES: &[(&str, &str, &str, &str)] = &[
         "a string where a list belongs",
         "apis = []\n[[clients]]\nclient_id = \"c\"\nkind = \"spa\"\ngrants = [ { audience = \"https://a\", scopes = \"x\" } ]\n",
         "clients[0].grants[0].scopes",
-        "sequence",
+        "expected a list",
     ),
     (
         "a missing audience",
         "[[apis]]\nname = \"A\"\n",
-        "apis[0]",
+        "apis[0].audience",
         "missing field `audience`",
     ),
 ];
@@ -887,14 +898,8 @@ const TOML_SHAPES: &[(&str, &str, &str, &str)] = &[
 #[test]
 fn toml_shape_errors_carry_their_path() {
     for (about, toml, path, word) in TOML_SHAPES {
-        match Policy::from_toml(toml) {
-            Err(LoadError::Syntax { path: at, message }) => {
-                assert_eq!(at, *path, "{about}: {message}");
-                assert!(message.contains(word), "{about}: {message:?} lacks {word:?}");
-                assert!(!message.contains('\n'), "{about}: one line");
-            }
-            other => panic!("{about}: expected a syntax error, got {other:?}"),
-        }
+        let message = message_at(Policy::from_toml(toml), path, about);
+        assert!(message.contains(word), "{about}: {message:?} lacks {word:?}");
     }
 }
 
@@ -922,10 +927,251 @@ fn a_syntax_error_is_not_a_policy_error() {
     let error = Policy::from_json(r#"{"apis":[]} trailing"#).unwrap_err();
     assert!(matches!(error, LoadError::Syntax { .. }), "{error:?}");
     let error = Policy::from_json(r#"{"apis":[{"audience":"https://a","rbca":true}]}"#).unwrap_err();
+    assert!(
+        matches!(error, LoadError::Policy(_)),
+        "a shape problem is a policy problem"
+    );
     assert_eq!(error.paths(), ["apis[0].rbca"]);
-    assert!(error.to_string().starts_with("apis[0].rbca: "), "{error}");
     let error = Policy::from_toml("apis = [").unwrap_err();
     assert!(matches!(error, LoadError::Syntax { .. }), "{error:?}");
+}
+
+/// Issue: the first shape error used to hide every other problem. Now an
+/// unknown field, a wrong type, a duplicate key and a missing field anywhere
+/// are reported in one pass, with the policy's own problems, in document
+/// order, so that an operator fixes the file in one round.
+#[test]
+fn shape_problems_come_together_with_the_policys_problems() {
+    let json = r#"{
+      "settings": { "unknown_scopes": "ignore", "max_scope_tokens": "many" },
+      "apis": [{
+        "audience": "https://a.example", "rbca": true,
+        "scopes": [ { "name": "read" }, { "name": "openid" }, { "name": "write", "required": "yes" } ]
+      }],
+      "roles": [
+        { "name": "viewer", "permissions": [ { "audience": "https://a.example", "scope": "read" } ] },
+        { "name": "editor", "name": "writer", "inherits": ["ghost"],
+          "permissions": [ { "audience": "https://a.example", "scope": "delete" } ] }
+      ],
+      "clients": [ { "client_id": "app", "kind": "spa", "first_party": 1 }, { "client_id": "bot" } ]
+    }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("settings.max_scope_tokens".to_owned(), "WrongType"),
+            ("apis[0].scopes[1].name".to_owned(), "ReservedScope"),
+            ("apis[0].scopes[2].required".to_owned(), "WrongType"),
+            ("apis[0].rbca".to_owned(), "UnknownField"),
+            ("roles[1].name".to_owned(), "DuplicateKey"),
+            ("roles[1].inherits[0]".to_owned(), "UnknownRole"),
+            ("roles[1].permissions[0].scope".to_owned(), "UndefinedScope"),
+            ("clients[0].first_party".to_owned(), "WrongType"),
+            ("clients[1].kind".to_owned(), "MissingField"),
+        ]
+    );
+    // The first of two keys is read: `editor`, not `writer`.
+    let json = r#"{ "apis": [], "roles": [ { "name": "editor", "name": "writer" },
+                                         { "name": "lead", "inherits": ["writer"] } ] }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("roles[0].name".to_owned(), "DuplicateKey"),
+            ("roles[1].inherits[0]".to_owned(), "UnknownRole"),
+        ]
+    );
+    // The messages name what is wrong.
+    let messages: Vec<String> = policy_errors(
+        r#"{ "apis": [{ "audience": "https://a.example", "rbac": null, "scopes": "read" }], "clients": [{}] }"#,
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        messages,
+        [
+            "apis[0].rbac: expected a boolean, found null",
+            r#"apis[0].scopes: expected a list, found the string "read""#,
+            "clients[0].client_id: missing field `client_id`",
+            "clients[0].kind: missing field `kind`",
+        ]
+    );
+}
+
+/// A value that cannot be read is left out, and what it could have caused
+/// elsewhere is not reported: a problem is reported only when the operator
+/// must fix it whatever the unread value was meant to be.
+#[test]
+fn what_an_unread_value_could_cause_is_not_reported() {
+    // A scope definition without a name: a reference to any scope of that
+    // API may mean it, but a reference to another API's scope may not.
+    let json = r#"{
+      "apis": [
+        { "audience": "https://a.example", "scopes": [ { "name": "read" }, { "description": "no name" } ],
+          "default_scopes": ["write"] },
+        { "audience": "https://b.example", "scopes": [ { "name": "read" } ] }
+      ],
+      "roles": [ { "name": "r", "permissions": [
+        { "audience": "https://a.example", "scope": "write" },
+        { "audience": "https://a.example", "scope": "wr*" },
+        { "audience": "https://b.example", "scope": "write" } ] } ]
+    }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("apis[0].scopes[1].name".to_owned(), "MissingField"),
+            ("roles[0].permissions[2].scope".to_owned(), "UndefinedScope"),
+        ]
+    );
+    // An audience that is not a string: any unknown audience may be it.
+    let json = r#"{
+      "apis": [ { "audience": ["https://a.example"] }, { "audience": "" } ],
+      "roles": [ { "name": "r", "permissions": [ { "audience": "https://a.example", "scope": "x" } ] } ],
+      "clients": [ { "client_id": "c", "kind": "spa", "grants": [ { "audience": "https://a.example" } ] } ]
+    }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("apis[0].audience".to_owned(), "WrongType"),
+            ("apis[1].audience".to_owned(), "Empty"),
+        ]
+    );
+    // A role that is not an object: any unknown inherited role may be it.
+    let json = r#"{ "apis": [], "roles": [ "admin", { "name": "lead", "inherits": ["admin", "lead"] } ] }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("roles[0]".to_owned(), "WrongType"),
+            ("roles[1].inherits".to_owned(), "InheritanceCycle"),
+        ]
+    );
+    // A subject that is not a string: the grant's default subject is a
+    // guess, so its clash with another grant is not reported; a clash of two
+    // grants read whole is.
+    let json = r#"{
+      "apis": [ { "audience": "https://a.example", "scopes": [ { "name": "read" } ] } ],
+      "clients": [ { "client_id": "c", "kind": "regular_web", "grants": [
+        { "audience": "https://a.example", "scopes": ["read"] },
+        { "audience": "https://a.example", "scopes": ["read"] },
+        { "audience": "https://a.example", "subject": 7, "scopes": ["read"] } ] } ]
+    }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("clients[0].grants[1]".to_owned(), "DuplicateGrant"),
+            ("clients[0].grants[2].subject".to_owned(), "WrongType"),
+        ]
+    );
+    let unread_first = json.replacen(
+        r#""scopes": ["read"] },"#,
+        r#""subject": 7, "scopes": ["read"] },"#,
+        1,
+    );
+    assert_eq!(
+        problems(&unread_first),
+        [
+            ("clients[0].grants[0].subject".to_owned(), "WrongType"),
+            ("clients[0].grants[2].subject".to_owned(), "WrongType"),
+        ],
+        "grant 1 clashes with grant 0 only by a guess"
+    );
+    // An item of a list that cannot be read keeps its place: the items after
+    // it are reported at their own positions.
+    let json = r#"{ "apis": [ { "audience": "https://a.example", "default_scopes": [7, "nope"] } ] }"#;
+    assert_eq!(
+        problems(json),
+        [
+            ("apis[0].default_scopes[0]".to_owned(), "WrongType"),
+            ("apis[0].default_scopes[1]".to_owned(), "UndefinedScope"),
+        ]
+    );
+}
+
+#[test]
+fn toml_shape_problems_come_together_with_the_policys_problems() {
+    let toml = r#"
+        [settings]
+        consent_lifetime = 0
+        [[apis]]
+        audience = "https://a.example"
+        rbac = "yes"
+        scopes = [ { name = "read", consent = "sometimes" }, { name = "when", description = 2024-01-01 } ]
+        [[clients]]
+        client_id = "app"
+        kind = "spa"
+        grant_types = [ "authorization_code", 3 ]
+    "#;
+    let errors = match Policy::from_toml(toml) {
+        Err(LoadError::Policy(errors)) => errors,
+        other => panic!("expected policy problems, got {other:?}"),
+    };
+    let paths: Vec<&str> = errors.iter().map(|error| error.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "settings.consent_lifetime",
+            "apis[0].rbac",
+            "apis[0].scopes[0].consent",
+            "apis[0].scopes[1].description",
+            "clients[0].grant_types[1]",
+        ]
+    );
+    assert_eq!(
+        errors.errors()[3].to_string(),
+        "apis[0].scopes[1].description: expected a string, found a date or time"
+    );
+}
+
+/// Reading the document alone reports its shape's problems only; serde's
+/// `Deserialize` (for a host that embeds the document in its own
+/// configuration) accepts exactly what the readers accept, and says the
+/// first problem and how many more there are.
+#[test]
+fn the_document_alone_and_through_serde() {
+    let json = r#"{ "apis": [ { "audience": "https://a.example", "rbac": 1, "rbca": true } ],
+                    "roles": [ { "name": "r", "inherits": ["ghost"] } ] }"#;
+    let Err(LoadError::Policy(shape)) = PolicyDocument::from_json(json) else {
+        panic!("the document has shape problems");
+    };
+    let paths: Vec<&str> = shape.iter().map(|error| error.path()).collect();
+    assert_eq!(
+        paths,
+        ["apis[0].rbac", "apis[0].rbca"],
+        "the unknown role is the policy's problem"
+    );
+
+    let error = serde_json::from_str::<PolicyDocument>(json)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "apis[0].rbac: expected a boolean, found the integer 1 (and 1 more problems)"
+    );
+    let error = serde_json::from_str::<ScopeDocument>(r#"{ "name": "read", "required": "no" }"#)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, r#"required: expected a boolean, found the string "no""#);
+    let good = r#"{ "apis": [ { "audience": "https://a.example", "scopes": [ { "name": "read" } ] } ] }"#;
+    assert_eq!(
+        serde_json::from_str::<PolicyDocument>(good).unwrap(),
+        PolicyDocument::from_json(good).unwrap()
+    );
+}
+
+/// Shape problems cost no more than the document's size: a document with
+/// one of each problem per item grows its report linearly.
+#[test]
+fn many_shape_problems_are_each_reported_once() {
+    for n in [1usize, 1_000] {
+        let apis: Vec<String> = (0..n)
+            .map(|i| {
+                format!(r#"{{ "audience": "https://a{i}.example", "rbca": 1, "rbac": "no", "rbac": true }}"#)
+            })
+            .collect();
+        let json = format!(r#"{{ "apis": [{}] }}"#, apis.join(","));
+        let errors = policy_errors(&json);
+        assert_eq!(errors.len(), 3 * n);
+        assert_eq!(errors.errors()[3 * n - 1].path(), format!("apis[{}].rbca", n - 1));
+    }
 }
 
 // ---------------------------------------------------------------------------

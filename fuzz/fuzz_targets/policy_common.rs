@@ -2,25 +2,51 @@
 //! either reader accepted or refused.
 
 use scope_policy::{
-    ClientKind, ConsentRecord, Decision, Flow, LoadError, Policy, PolicyDocument, Request, Scope,
-    ScopeConsent, User, Verdict,
+    ClientKind, ConsentRecord, Decision, Flow, LoadError, Policy, PolicyDocument, Problem, Request,
+    Scope, ScopeConsent, User, Verdict,
 };
 
 /// The clock of the decisions made on a built policy.
 const NOW: u64 = 1_700_000_000;
 
-/// A refused document: a syntax error, or at least one problem, each with a path.
-pub fn check_refused(error: &LoadError) {
+/// A refused document: a syntax error, or at least one problem, each with a
+/// path (empty only for a document that is not an object). `read` is the
+/// same text read as a document only: its shape problems are all among the
+/// policy's problems, and a document that reads refuses with exactly what
+/// `Policy::from_document` finds in it.
+pub fn check_refused(error: &LoadError, read: Result<PolicyDocument, LoadError>) {
     let _ = error.to_string();
     match error {
         LoadError::Syntax { path, message } => {
             let _ = (path, message);
+            assert!(
+                matches!(read, Err(LoadError::Syntax { .. })),
+                "text that does not parse as a policy parses as a document: {read:?}"
+            );
         }
         LoadError::Policy(errors) => {
             assert!(!errors.is_empty(), "a refused policy names at least one problem");
             for problem in errors {
-                assert!(!problem.path().is_empty(), "problem without a path: {problem}");
+                assert!(
+                    !problem.path().is_empty() || matches!(problem.problem(), Problem::WrongType { .. }),
+                    "problem without a path: {problem}"
+                );
                 let _ = problem.to_string();
+            }
+            match read {
+                Err(LoadError::Policy(shape)) => {
+                    for problem in &shape {
+                        assert!(
+                            errors.iter().any(|error| error == problem),
+                            "shape problem {problem} missing from {errors}"
+                        );
+                    }
+                }
+                Ok(document) => {
+                    let built = Policy::from_document(document).expect_err("the same document refused");
+                    assert_eq!(&built, errors, "the text and its document refused differently");
+                }
+                Err(other) => panic!("a policy refused for its problems, a document for {other}"),
             }
         }
         _ => {}

@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
             let document = PolicyDocument::from_json(text).expect("a policy that built reads as a document");
             policy_common::check_built(&document, &policy);
         }
-        Err(error) => policy_common::check_refused(&error),
+        Err(error) => policy_common::check_refused(&error, PolicyDocument::from_json(text)),
     }
 });

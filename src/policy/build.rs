@@ -83,12 +83,8 @@ impl Builder {
         let roles = self.roles(&document.roles, &apis);
         let clients = self.clients(&document.clients, &apis);
 
-        // Document order, whatever order the checks ran in; a stable sort
-        // keeps two problems at one path in the order they were found.
-        self.errors
-            .sort_by_cached_key(|error| document_position(error.path()));
         let oidc = self.table(std::iter::empty());
-        if let Some(errors) = PolicyErrors::from_vec(self.errors) {
+        if let Some(errors) = PolicyErrors::in_document_order(self.errors) {
             return Err(errors);
         }
         Ok(Policy {
@@ -567,59 +563,4 @@ fn resolve(api: &Api, reference: &str, patterns: Patterns, set: &mut ScopeSet) -
             Ok(())
         }
     }
-}
-
-/// Every field name of the document, in an order that agrees with the field
-/// order of each object that has it (`audience` before `name` in an API,
-/// `name` before `inherits` in a role, ...).
-const FIELD_ORDER: &[&str] = &[
-    "settings",
-    "unknown_scopes",
-    "default_audience",
-    "max_scope_length",
-    "max_scope_tokens",
-    "consent_lifetime",
-    "apis",
-    "audience",
-    "client_id",
-    "name",
-    "description",
-    "consent",
-    "required",
-    "first_party",
-    "kind",
-    "grant_types",
-    "rbac",
-    "allow_skipping_consent",
-    "allow_offline_access",
-    "user_access",
-    "client_access",
-    "default_scopes",
-    "subject",
-    "scopes",
-    "roles",
-    "inherits",
-    "permissions",
-    "scope",
-    "clients",
-    "grants",
-    "metadata",
-];
-
-/// A sort key that puts problems in document order: each path segment by
-/// its field's place in its object, then by its array position.
-fn document_position(path: &str) -> Vec<(usize, usize)> {
-    path.split('.')
-        .map(|segment| {
-            let (field, index) = match segment.split_once('[') {
-                Some((field, rest)) => (field, rest.trim_end_matches(']').parse().unwrap_or(0)),
-                None => (segment, 0),
-            };
-            let rank = FIELD_ORDER
-                .iter()
-                .position(|name| *name == field)
-                .unwrap_or(FIELD_ORDER.len());
-            (rank, index)
-        })
-        .collect()
 }

@@ -20,7 +20,7 @@ fn check() {
         ("check-clean", &["check", EVENTS, EVENTS_TOML], 0),
         ("check-clean-json", &["--json", "check", EVENTS], 0),
         // Problems with file:line:column (JSON positions found from the path; TOML spans;
-        // a shape error; a syntax error): exit 1.
+        // shape problems with the policy's own, the later of two keys; a syntax error): exit 1.
         (
             "check-broken",
             &[
@@ -28,13 +28,20 @@ fn check() {
                 BROKEN,
                 "tests/cli/policies/broken.toml",
                 "tests/cli/policies/shape.toml",
+                "tests/cli/policies/shape.json",
                 "tests/cli/policies/syntax.json",
             ],
             1,
         ),
         (
             "check-broken-json",
-            &["check", "--json", BROKEN, "tests/cli/policies/syntax.json"],
+            &[
+                "check",
+                "--json",
+                BROKEN,
+                "tests/cli/policies/shape.json",
+                "tests/cli/policies/syntax.json",
+            ],
             1,
         ),
         // Warnings: exit 0, or 1 under --deny-warnings; --allow silences a lint.

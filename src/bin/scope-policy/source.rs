@@ -13,7 +13,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use scope_policy::{LoadError, Policy, PolicyDocument};
+use scope_policy::{LoadError, Policy, PolicyDocument, Problem};
 use serde::Serialize;
 
 /// How a policy file is written.
@@ -153,15 +153,28 @@ impl Source {
     ///
     /// # Errors
     ///
-    /// One [`Located`] for a syntax or shape error, every problem of a
-    /// well-formed but invalid policy otherwise.
+    /// One [`Located`] for a syntax error, every problem of the document's
+    /// shape and of the policy otherwise.
     pub fn load(&self) -> Result<Loaded, Vec<Located>> {
         let text = self.document_text();
         let read = match self.format {
             Format::Json => PolicyDocument::from_json(text),
             Format::Toml => PolicyDocument::from_toml(text),
         };
-        let document = read.map_err(|error| self.locate_load_error(error))?;
+        let document = match read {
+            Ok(document) => document,
+            // Problems of the shape: loading the policy reports them with
+            // the policy's own problems.
+            Err(LoadError::Policy(shape)) => {
+                let loaded = match self.format {
+                    Format::Json => Policy::from_json(text),
+                    Format::Toml => Policy::from_toml(text),
+                };
+                let error = loaded.err().unwrap_or(LoadError::Policy(shape));
+                return Err(self.locate_load_error(error));
+            }
+            Err(error) => return Err(self.locate_load_error(error)),
+        };
         // LIBRARY: `from_document` takes the document by value, and the built
         // policy does not keep it; the lints need it for what was written.
         match Policy::from_document(document.clone()) {
@@ -196,9 +209,17 @@ impl Source {
     /// Where the value at `path` is written, and whether that is the value
     /// itself (`true`) or its closest written ancestor.
     fn find(&self, path: &str) -> Option<((usize, usize), bool)> {
+        self.find_in_tree(path, json::Node::find)
+    }
+
+    fn find_in_tree(
+        &self,
+        path: &str,
+        find: impl for<'n> FnOnce(&'n json::Node, &[Segment]) -> (&'n json::Node, usize),
+    ) -> Option<((usize, usize), bool)> {
         let mut segments = self.prefix.clone();
         segments.extend(parse_path(path)?);
-        let (node, depth) = self.tree.as_ref()?.find(&segments);
+        let (node, depth) = find(self.tree.as_ref()?, &segments);
         Some((
             self.lines.position(&self.text, node.span.start),
             depth == segments.len(),
@@ -208,37 +229,39 @@ impl Source {
     fn locate_load_error(&self, error: LoadError) -> Vec<Located> {
         match error {
             LoadError::Syntax { path, message } => {
-                // serde_path_to_error writes `?` for a place it cannot name (`apis[0].?`).
-                // LIBRARY: `LoadError::Syntax::path` could leave such a segment out.
-                let path = path.trim_end_matches(".?").to_owned();
+                // Text that does not parse: the parser says where.
                 let (message, at) = match self.format {
                     Format::Json => json_position(&message),
                     Format::Toml => (toml_message(&message), self.toml_syntax_offset()),
                 };
-                // The value at the path, where it is written (a wrong type, an
-                // unknown field); otherwise the parser's own place (bad syntax,
-                // a duplicate key, which sits after the first one).
-                let exact = self
-                    .find(&path)
-                    .filter(|(_, exact)| *exact && !message.starts_with("duplicate"));
-                let place = match (exact, at) {
-                    (Some((position, _)), _) => Some(position),
-                    (None, Some(at)) => Some(self.absolute(at)),
-                    (None, None) => None,
-                };
-                match place {
-                    Some((line, column)) => vec![Located {
-                        path,
-                        line: Some(line),
-                        column: Some(column),
-                        message,
-                    }],
+                match at {
+                    Some(at) => {
+                        let (line, column) = self.absolute(at);
+                        vec![Located {
+                            path,
+                            line: Some(line),
+                            column: Some(column),
+                            message,
+                        }]
+                    }
                     None => vec![self.located(&path, message)],
                 }
             }
             LoadError::Policy(errors) => errors
                 .iter()
-                .map(|error| self.located(error.path(), error.problem().to_string()))
+                .map(|error| match error.problem() {
+                    // The later of the two keys, where the problem is.
+                    Problem::DuplicateKey { .. } => {
+                        let position = self.find_in_tree(error.path(), json::Node::find_repeated);
+                        Located {
+                            path: error.path().to_owned(),
+                            line: position.map(|((line, _), _)| line),
+                            column: position.map(|((_, column), _)| column),
+                            message: error.problem().to_string(),
+                        }
+                    }
+                    problem => self.located(error.path(), problem.to_string()),
+                })
                 .collect(),
             // LoadError is non-exhaustive: a future variant still reports its text.
             other => vec![self.located("", other.to_string())],
@@ -282,7 +305,7 @@ fn format_of(file: &str) -> Option<Format> {
 }
 
 /// serde_json ends every message with ` at line L column C`: split it off.
-// LIBRARY: `LoadError::Syntax` carries its path and the parser's message
+// LIBRARY: `LoadError::Syntax` carries the parser's message
 // only; a position (line, column, or a byte span) in the error would replace
 // this parsing of the message, and the second TOML parse below.
 fn json_position(message: &str) -> (String, Option<InDocument>) {
@@ -479,11 +502,30 @@ pub mod json {
         }
 
         /// The node at `path` or its deepest ancestor that exists, and how
-        /// many segments were followed.
+        /// many segments were followed. A key written twice is its first
+        /// member, which is the one the library reads.
         pub fn find(&self, path: &[Segment]) -> (&Node, usize) {
+            self.find_member(path, false)
+        }
+
+        /// As [`Node::find`], but the path's last key, when written twice,
+        /// is its last member: where a duplicate key is reported.
+        pub fn find_repeated(&self, path: &[Segment]) -> (&Node, usize) {
+            self.find_member(path, true)
+        }
+
+        fn find_member(&self, path: &[Segment], last_key_last: bool) -> (&Node, usize) {
             let mut node = self;
             for (depth, segment) in path.iter().enumerate() {
                 let next = match (&node.kind, segment) {
+                    (Kind::Object(members), Segment::Key(key))
+                        if last_key_last && depth + 1 == path.len() =>
+                    {
+                        members
+                            .iter()
+                            .rfind(|(name, _)| name == key)
+                            .map(|(_, node)| node)
+                    }
                     (Kind::Object(members), Segment::Key(key)) => {
                         members.iter().find(|(name, _)| name == key).map(|(_, node)| node)
                     }
