@@ -17,17 +17,27 @@ fn fold(a: u64, b: u64) -> u64 {
 }
 
 /// Up to 8 bytes as a little-endian word (missing bytes are zero).
+///
+/// A short slice is read as two overlapping halves (or three bytes) whose
+/// overlap holds the same bytes, so OR-ing them gives the zero-padded word
+/// without a byte loop, which compiles to a call to `memcpy`: most scope
+/// tokens and role names end in a partial word.
 #[inline]
 pub(crate) fn word(bytes: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(bytes) {
-        Ok(eight) => u64::from_le_bytes(eight),
-        Err(_) => {
-            let mut buf = [0u8; 8];
-            for (slot, byte) in buf.iter_mut().zip(bytes) {
-                *slot = *byte;
-            }
-            u64::from_le_bytes(buf)
-        }
+    let len = bytes.len();
+    let at = |i: usize| u64::from(bytes.get(i).copied().unwrap_or(0));
+    let half = |from: usize| {
+        let four = bytes.get(from..from + 4).and_then(|four| <[u8; 4]>::try_from(four).ok());
+        u64::from(four.map_or(0, u32::from_le_bytes))
+    };
+    match len {
+        8.. => bytes
+            .get(..8)
+            .and_then(|eight| <[u8; 8]>::try_from(eight).ok())
+            .map_or(0, u64::from_le_bytes),
+        4..=7 => half(0) | (half(len - 4) << (8 * (len - 4))),
+        1..=3 => at(0) | (at(len / 2) << (8 * (len / 2))) | (at(len - 1) << (8 * (len - 1))),
+        0 => 0,
     }
 }
 
@@ -163,6 +173,19 @@ const TAG: u64 = 0xFFFF_FFFF_0000_0000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_is_its_bytes_zero_padded_at_every_length() {
+        let bytes: Vec<u8> = (1..=9u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for len in 0..=9 {
+            let slice = &bytes[..len];
+            let mut padded = [0u8; 8];
+            for (slot, byte) in padded.iter_mut().zip(slice) {
+                *slot = *byte;
+            }
+            assert_eq!(word(slice), u64::from_le_bytes(padded), "{len} bytes");
+        }
+    }
 
     #[test]
     fn the_hash_depends_on_every_byte_the_length_and_the_seed() {
