@@ -27,7 +27,9 @@ pub(crate) fn word(bytes: &[u8]) -> u64 {
     let len = bytes.len();
     let at = |i: usize| u64::from(bytes.get(i).copied().unwrap_or(0));
     let half = |from: usize| {
-        let four = bytes.get(from..from + 4).and_then(|four| <[u8; 4]>::try_from(four).ok());
+        let four = bytes
+            .get(from..from + 4)
+            .and_then(|four| <[u8; 4]>::try_from(four).ok());
         u64::from(four.map_or(0, u32::from_le_bytes))
     };
     match len {
