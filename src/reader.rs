@@ -383,7 +383,7 @@ const GRANT: &[&str] = &["audience", "subject", "scopes"];
 
 /// An object's known fields, each key once.
 struct Fields<'t> {
-    at: String,
+    at: At<'t>,
     entries: Vec<(&'t str, &'t Tree)>,
 }
 
@@ -396,18 +396,30 @@ impl<'t> Fields<'t> {
     }
 }
 
-/// `at.name`, or `name` at the root.
-fn join(at: &str, name: &str) -> String {
-    if at.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{at}.{name}")
+/// A place in the document, kept as the way there and written out only for
+/// a problem: reading a large document makes no path string it does not need.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Field(&'p At<'p>, &'p str),
+    Item(&'p At<'p>, usize),
+}
+
+/// `apis[0].scopes[1].name`; the root is empty.
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Field(At::Root, name) => f.write_str(name),
+            At::Field(parent, name) => write!(f, "{parent}.{name}"),
+            At::Item(parent, index) => write!(f, "{parent}[{index}]"),
+        }
     }
 }
 
 /// A reader of one value: `None` when the value is not what the document
 /// allows (reported).
-type Read<T> = fn(&mut Reader, &Tree, &str) -> Option<T>;
+type Read<T> = fn(&mut Reader, &Tree, At<'_>) -> Option<T>;
 
 #[derive(Default)]
 struct Reader {
@@ -423,21 +435,27 @@ impl Reader {
     }
 
     /// A value of the wrong type: reported, and marked as not read.
-    fn wrong(&mut self, at: &str, expected: &'static str, found: &Tree) {
-        self.damage.mark(at);
+    fn wrong(&mut self, at: At<'_>, expected: &'static str, found: &Tree) {
+        let path = at.to_string();
+        self.damage.mark(&path);
         let found = found.found();
-        self.report(at.to_owned(), Problem::WrongType { expected, found });
+        self.report(path, Problem::WrongType { expected, found });
     }
 
     /// An object's fields: a field the object does not have and a key
     /// written again are reported and left out.
-    fn object<'t>(&mut self, tree: &'t Tree, at: &str, known: &'static [&'static str]) -> Option<Fields<'t>> {
+    fn object<'t>(
+        &mut self,
+        tree: &'t Tree,
+        at: At<'t>,
+        known: &'static [&'static str],
+    ) -> Option<Fields<'t>> {
         let Tree::Object(entries) = tree else {
             self.wrong(at, "an object", tree);
             return None;
         };
         let mut fields = Fields {
-            at: at.to_owned(),
+            at,
             entries: Vec::with_capacity(known.len()),
         };
         for (key, value) in entries {
@@ -446,9 +464,10 @@ impl Reader {
                     field: key.clone(),
                     expected: known,
                 };
-                self.report(join(at, key), problem);
+                self.report(At::Field(&at, key).to_string(), problem);
             } else if fields.get(key).is_some() {
-                self.report(join(at, key), Problem::DuplicateKey { key: key.clone() });
+                let problem = Problem::DuplicateKey { key: key.clone() };
+                self.report(At::Field(&at, key).to_string(), problem);
             } else {
                 fields.entries.push((key, value));
             }
@@ -459,23 +478,24 @@ impl Reader {
     /// An optional field: `None` when it is left out or not read.
     fn field<T>(&mut self, fields: &Fields<'_>, name: &str, read: Read<T>) -> Option<T> {
         let tree = fields.get(name)?;
-        read(self, tree, &join(&fields.at, name))
+        read(self, tree, At::Field(&fields.at, name))
     }
 
     /// A required field: `None` when it is left out (reported) or not read.
     fn required<T>(&mut self, fields: &Fields<'_>, name: &'static str, read: Read<T>) -> Option<T> {
-        let at = join(&fields.at, name);
+        let at = At::Field(&fields.at, name);
         match fields.get(name) {
-            Some(tree) => read(self, tree, &at),
+            Some(tree) => read(self, tree, at),
             None => {
-                self.damage.mark(&at);
-                self.report(at, Problem::MissingField { field: name });
+                let path = at.to_string();
+                self.damage.mark(&path);
+                self.report(path, Problem::MissingField { field: name });
                 None
             }
         }
     }
 
-    fn string(&mut self, tree: &Tree, at: &str) -> Option<String> {
+    fn string(&mut self, tree: &Tree, at: At<'_>) -> Option<String> {
         match tree {
             Tree::String(value) => Some(value.clone()),
             other => {
@@ -486,7 +506,7 @@ impl Reader {
     }
 
     /// A string where the document also allows `null`.
-    fn nullable_string(&mut self, tree: &Tree, at: &str) -> Option<Option<String>> {
+    fn nullable_string(&mut self, tree: &Tree, at: At<'_>) -> Option<Option<String>> {
         match tree {
             Tree::Null => Some(None),
             Tree::String(value) => Some(Some(value.clone())),
@@ -497,7 +517,7 @@ impl Reader {
         }
     }
 
-    fn boolean(&mut self, tree: &Tree, at: &str) -> Option<bool> {
+    fn boolean(&mut self, tree: &Tree, at: At<'_>) -> Option<bool> {
         match tree {
             Tree::Bool(value) => Some(*value),
             other => {
@@ -507,7 +527,7 @@ impl Reader {
         }
     }
 
-    fn count(&mut self, tree: &Tree, at: &str) -> Option<usize> {
+    fn count(&mut self, tree: &Tree, at: At<'_>) -> Option<usize> {
         match tree {
             Tree::Integer(value) if usize::try_from(*value).is_ok() => usize::try_from(*value).ok(),
             other => {
@@ -518,7 +538,7 @@ impl Reader {
     }
 
     /// Seconds, or `null`.
-    fn seconds(&mut self, tree: &Tree, at: &str) -> Option<Option<i64>> {
+    fn seconds(&mut self, tree: &Tree, at: At<'_>) -> Option<Option<i64>> {
         match tree {
             Tree::Null => Some(None),
             Tree::Integer(value) if i64::try_from(*value).is_ok() => Some(i64::try_from(*value).ok()),
@@ -531,7 +551,12 @@ impl Reader {
 
     /// A list, each item read by `item` (which puts a placeholder in place
     /// of an item it cannot read, so that the others keep their positions).
-    fn list<T>(&mut self, tree: &Tree, at: &str, item: fn(&mut Reader, &Tree, &str) -> T) -> Option<Vec<T>> {
+    fn list<T>(
+        &mut self,
+        tree: &Tree,
+        at: At<'_>,
+        item: fn(&mut Reader, &Tree, At<'_>) -> T,
+    ) -> Option<Vec<T>> {
         let Tree::List(items) = tree else {
             self.wrong(at, "a list", tree);
             return None;
@@ -539,34 +564,34 @@ impl Reader {
         let read = items
             .iter()
             .enumerate()
-            .map(|(i, tree)| item(self, tree, &format!("{at}[{i}]")))
+            .map(|(i, tree)| item(self, tree, At::Item(&at, i)))
             .collect();
         Some(read)
     }
 
-    fn strings(&mut self, tree: &Tree, at: &str) -> Option<Vec<String>> {
+    fn strings(&mut self, tree: &Tree, at: At<'_>) -> Option<Vec<String>> {
         self.list(tree, at, |reader, tree, at| {
             reader.string(tree, at).unwrap_or_default()
         })
     }
 
-    fn metadata(&mut self, tree: &Tree, at: &str) -> Option<Metadata> {
+    fn metadata(&mut self, tree: &Tree, at: At<'_>) -> Option<Metadata> {
         let Tree::Object(entries) = tree else {
             self.wrong(at, "an object of strings", tree);
             return None;
         };
         let mut metadata = Metadata::new();
         for (key, value) in entries {
-            let path = join(at, key);
+            let path = At::Field(&at, key);
             if metadata.get(key).is_some() {
-                self.report(path, Problem::DuplicateKey { key: key.clone() });
+                self.report(path.to_string(), Problem::DuplicateKey { key: key.clone() });
             } else if let Tree::String(value) = value {
                 metadata.insert(key.clone(), value.clone());
             } else {
                 // Nothing refers to a metadata entry: no damage to mark.
                 let found = value.found();
                 self.report(
-                    path,
+                    path.to_string(),
                     Problem::WrongType {
                         expected: "a string",
                         found,
@@ -579,7 +604,7 @@ impl Reader {
 
     fn document(&mut self, tree: &Tree) -> PolicyDocument {
         let mut document = PolicyDocument::new();
-        let Some(fields) = self.object(tree, "", DOCUMENT) else {
+        let Some(fields) = self.object(tree, At::Root, DOCUMENT) else {
             return document;
         };
         if let Some(settings) = self.field(&fields, "settings", Reader::settings) {
@@ -605,7 +630,7 @@ impl Reader {
         document
     }
 
-    fn settings(&mut self, tree: &Tree, at: &str) -> Option<SettingsDocument> {
+    fn settings(&mut self, tree: &Tree, at: At<'_>) -> Option<SettingsDocument> {
         let fields = self.object(tree, at, SETTINGS)?;
         let mut settings = SettingsDocument::default();
         if let Some(value) = self.field(&fields, "unknown_scopes", Reader::string) {
@@ -626,7 +651,7 @@ impl Reader {
         Some(settings)
     }
 
-    fn api(&mut self, tree: &Tree, at: &str) -> ApiDocument {
+    fn api(&mut self, tree: &Tree, at: At<'_>) -> ApiDocument {
         let Some(fields) = self.object(tree, at, API) else {
             self.damage.audience = true;
             return ApiDocument::new("");
@@ -669,7 +694,7 @@ impl Reader {
         api
     }
 
-    fn scope(&mut self, tree: &Tree, at: &str) -> ScopeDocument {
+    fn scope(&mut self, tree: &Tree, at: At<'_>) -> ScopeDocument {
         let Some(fields) = self.object(tree, at, SCOPE) else {
             self.scope_name_unread = true;
             return ScopeDocument::new("");
@@ -689,7 +714,7 @@ impl Reader {
         scope
     }
 
-    fn role(&mut self, tree: &Tree, at: &str) -> RoleDocument {
+    fn role(&mut self, tree: &Tree, at: At<'_>) -> RoleDocument {
         let Some(fields) = self.object(tree, at, ROLE) else {
             self.damage.role_name = true;
             return RoleDocument::new("");
@@ -711,7 +736,7 @@ impl Reader {
         role
     }
 
-    fn permission(&mut self, tree: &Tree, at: &str) -> PermissionDocument {
+    fn permission(&mut self, tree: &Tree, at: At<'_>) -> PermissionDocument {
         let Some(fields) = self.object(tree, at, PERMISSION) else {
             return PermissionDocument::new("", "");
         };
@@ -720,7 +745,7 @@ impl Reader {
         PermissionDocument::new(audience.unwrap_or_default(), scope.unwrap_or_default())
     }
 
-    fn client(&mut self, tree: &Tree, at: &str) -> ClientDocument {
+    fn client(&mut self, tree: &Tree, at: At<'_>) -> ClientDocument {
         let mut client = ClientDocument::placeholder();
         let Some(fields) = self.object(tree, at, CLIENT) else {
             return client;
@@ -747,7 +772,7 @@ impl Reader {
         client
     }
 
-    fn grant(&mut self, tree: &Tree, at: &str) -> ClientGrantDocument {
+    fn grant(&mut self, tree: &Tree, at: At<'_>) -> ClientGrantDocument {
         let Some(fields) = self.object(tree, at, GRANT) else {
             return ClientGrantDocument::new("");
         };
@@ -766,11 +791,11 @@ impl Reader {
 /// shape is the error, with its path inside the part.
 fn deserialize_part<'de, D: Deserializer<'de>, T>(
     deserializer: D,
-    read: fn(&mut Reader, &Tree, &str) -> T,
+    read: fn(&mut Reader, &Tree, At<'_>) -> T,
 ) -> Result<T, D::Error> {
     let tree = Tree::deserialize(deserializer)?;
     let mut reader = Reader::default();
-    let part = read(&mut reader, &tree, "");
+    let part = read(&mut reader, &tree, At::Root);
     let errors = PolicyErrors::in_document_order(reader.errors);
     let mut errors = errors.iter().flatten();
     match (errors.next(), errors.count()) {
