@@ -16,6 +16,7 @@
 // through serde only, and what is left unread matters to no one.
 #![cfg_attr(not(any(feature = "json", feature = "toml")), allow(dead_code))]
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -32,16 +33,19 @@ use crate::error::{PolicyError, PolicyErrors, Problem};
 use crate::metadata::Metadata;
 
 /// A parsed JSON or TOML value, before its shape is read.
+///
+/// Keys and strings borrow from the text where they can (JSON without
+/// escapes): reading the shape copies only the values the document keeps.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Tree {
+pub(crate) enum Tree<'de> {
     Null,
     Bool(bool),
     Integer(i128),
     Float(f64),
-    String(String),
-    List(Vec<Tree>),
+    String(Cow<'de, str>),
+    List(Vec<Tree<'de>>),
     /// The entries in the order written, a repeated key kept.
-    Object(Vec<(String, Tree)>),
+    Object(Vec<(Cow<'de, str>, Tree<'de>)>),
     /// A TOML date or time.
     Datetime,
 }
@@ -54,10 +58,10 @@ const MAX_DEPTH: usize = 32;
 /// The key under which the toml crate hands a date or time to a visitor.
 const TOML_DATETIME: &str = "$__toml_private_datetime";
 
-impl Tree {
+impl<'de> Tree<'de> {
     /// Parses JSON text: one value, then nothing but whitespace.
     #[cfg(feature = "json")]
-    pub(crate) fn from_json(text: &str) -> Result<Tree, serde_json::Error> {
+    pub(crate) fn from_json(text: &'de str) -> Result<Tree<'de>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let tree = Nested(0).deserialize(&mut deserializer)?;
         deserializer.end()?;
@@ -66,12 +70,12 @@ impl Tree {
 
     /// Parses TOML text.
     #[cfg(feature = "toml")]
-    pub(crate) fn from_toml(text: &str) -> Result<Tree, toml::de::Error> {
+    pub(crate) fn from_toml(text: &'de str) -> Result<Tree<'de>, toml::de::Error> {
         Nested(0).deserialize(toml::Deserializer::parse(text)?)
     }
 
     /// Parses a value from any self-describing serde format.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tree, D::Error> {
+    pub(crate) fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tree<'de>, D::Error> {
         Nested(0).deserialize(deserializer)
     }
 
@@ -113,56 +117,60 @@ impl Nested {
 }
 
 impl<'de> DeserializeSeed<'de> for Nested {
-    type Value = Tree;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree, D::Error> {
+    type Value = Tree<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree<'de>, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Nested {
-    type Value = Tree;
+    type Value = Tree<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a value")
     }
 
-    fn visit_unit<E>(self) -> Result<Tree, E> {
+    fn visit_unit<E>(self) -> Result<Tree<'de>, E> {
         Ok(Tree::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Tree, E> {
+    fn visit_none<E>(self) -> Result<Tree<'de>, E> {
         Ok(Tree::Null)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree<'de>, D::Error> {
         self.deserialize(deserializer)
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<Tree, E> {
+    fn visit_bool<E>(self, value: bool) -> Result<Tree<'de>, E> {
         Ok(Tree::Bool(value))
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<Tree, E> {
+    fn visit_i64<E>(self, value: i64) -> Result<Tree<'de>, E> {
         Ok(Tree::Integer(value.into()))
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<Tree, E> {
+    fn visit_u64<E>(self, value: u64) -> Result<Tree<'de>, E> {
         Ok(Tree::Integer(value.into()))
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Tree, E> {
+    fn visit_f64<E>(self, value: f64) -> Result<Tree<'de>, E> {
         Ok(Tree::Float(value))
     }
 
-    fn visit_str<E>(self, value: &str) -> Result<Tree, E> {
-        Ok(Tree::String(value.to_owned()))
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Borrowed(value)))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Tree, E> {
-        Ok(Tree::String(value))
+    fn visit_str<E>(self, value: &str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(value.to_owned())))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+    fn visit_string<E>(self, value: String) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(value)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'de>, A::Error> {
         let inner = self.inner()?;
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(inner)? {
@@ -171,11 +179,10 @@ impl<'de> Visitor<'de> for Nested {
         Ok(Tree::List(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'de>, A::Error> {
         let inner = self.inner()?;
         let mut entries = Vec::new();
-        // `String`, never `&str`: a borrowed key fails on escaped JSON.
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key_seed(Key)? {
             if key == TOML_DATETIME {
                 map.next_value::<IgnoredAny>()?;
                 return Ok(Tree::Datetime);
@@ -248,6 +255,36 @@ fn syntax(error: &dyn fmt::Display) -> LoadError {
     LoadError::Syntax {
         path: String::new(),
         message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// Reads an object's key, borrowed from the text when it can be.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+
+    fn visit_string<E>(self, key: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key))
     }
 }
 
@@ -384,11 +421,11 @@ const GRANT: &[&str] = &["audience", "subject", "scopes"];
 /// An object's known fields, each key once.
 struct Fields<'t> {
     at: At<'t>,
-    entries: Vec<(&'t str, &'t Tree)>,
+    entries: Vec<(&'t str, &'t Tree<'t>)>,
 }
 
 impl<'t> Fields<'t> {
-    fn get(&self, name: &str) -> Option<&'t Tree> {
+    fn get(&self, name: &str) -> Option<&'t Tree<'t>> {
         self.entries
             .iter()
             .find(|(key, _)| *key == name)
@@ -459,14 +496,14 @@ impl Reader {
             entries: Vec::with_capacity(known.len()),
         };
         for (key, value) in entries {
-            if !known.contains(&key.as_str()) {
+            if !known.contains(&key.as_ref()) {
                 let problem = Problem::UnknownField {
-                    field: key.clone(),
+                    field: key.to_string(),
                     expected: known,
                 };
                 self.report(At::Field(&at, key).to_string(), problem);
             } else if fields.get(key).is_some() {
-                let problem = Problem::DuplicateKey { key: key.clone() };
+                let problem = Problem::DuplicateKey { key: key.to_string() };
                 self.report(At::Field(&at, key).to_string(), problem);
             } else {
                 fields.entries.push((key, value));
@@ -497,7 +534,7 @@ impl Reader {
 
     fn string(&mut self, tree: &Tree, at: At<'_>) -> Option<String> {
         match tree {
-            Tree::String(value) => Some(value.clone()),
+            Tree::String(value) => Some(String::from(&**value)),
             other => {
                 self.wrong(at, "a string", other);
                 None
@@ -509,7 +546,7 @@ impl Reader {
     fn nullable_string(&mut self, tree: &Tree, at: At<'_>) -> Option<Option<String>> {
         match tree {
             Tree::Null => Some(None),
-            Tree::String(value) => Some(Some(value.clone())),
+            Tree::String(value) => Some(Some(String::from(&**value))),
             other => {
                 self.wrong(at, "a string or null", other);
                 None
@@ -584,7 +621,7 @@ impl Reader {
         for (key, value) in entries {
             let path = At::Field(&at, key);
             if metadata.get(key).is_some() {
-                self.report(path.to_string(), Problem::DuplicateKey { key: key.clone() });
+                self.report(path.to_string(), Problem::DuplicateKey { key: key.to_string() });
             } else if let Tree::String(value) = value {
                 metadata.insert(key.clone(), value.clone());
             } else {
