@@ -308,7 +308,8 @@ impl PolicyError {
 
     /// Where the problem is, from the document root: field names joined by
     /// `.`, array positions as `[i]`, such as `clients[0].grants[1].scopes[2]`;
-    /// empty for the document itself (a document that is not an object).
+    /// empty at the document's root (a document that is not an object, or a
+    /// field with an empty name written at the root).
     pub fn path(&self) -> &str {
         &self.path
     }

@@ -979,6 +979,13 @@ fn shape_problems_come_together_with_the_policys_problems() {
             ("roles[1].inherits[0]".to_owned(), "UnknownRole"),
         ]
     );
+    // At the root, a path is empty: the document itself, or a field whose
+    // name is empty (found by fuzzing: both must still be reported).
+    assert_eq!(problems("[]"), [(String::new(), "WrongType")]);
+    assert_eq!(
+        problems(r#"{ "": [], "apis": [] }"#),
+        [(String::new(), "UnknownField")]
+    );
     // The messages name what is wrong.
     let messages: Vec<String> = policy_errors(
         r#"{ "apis": [{ "audience": "https://a.example", "rbac": null, "scopes": "read" }], "clients": [{}] }"#,

@@ -10,7 +10,7 @@ use scope_policy::{
 const NOW: u64 = 1_700_000_000;
 
 /// A refused document: a syntax error, or at least one problem, each with a
-/// path (empty only for a document that is not an object). `read` is the
+/// path (empty only at the root). `read` is the
 /// same text read as a document only: its shape problems are all among the
 /// policy's problems, and a document that reads refuses with exactly what
 /// `Policy::from_document` finds in it.
@@ -27,8 +27,15 @@ pub fn check_refused(error: &LoadError, read: Result<PolicyDocument, LoadError>)
         LoadError::Policy(errors) => {
             assert!(!errors.is_empty(), "a refused policy names at least one problem");
             for problem in errors {
+                // Empty only at the root: a document that is not an object,
+                // or a field whose name is empty written at the root.
+                let at_root = match problem.problem() {
+                    Problem::WrongType { .. } => true,
+                    Problem::UnknownField { field, .. } => field.is_empty(),
+                    _ => false,
+                };
                 assert!(
-                    !problem.path().is_empty() || matches!(problem.problem(), Problem::WrongType { .. }),
+                    !problem.path().is_empty() || at_root,
                     "problem without a path: {problem}"
                 );
                 let _ = problem.to_string();
