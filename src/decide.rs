@@ -592,7 +592,9 @@ impl<'c, 'a> Rules<'c, 'a> {
             };
             verdicts.push(Entry { scope, state, id });
         }
-        if let Some(rbac) = rbac {
+        // Finished where it stands: moving it out of the option would copy
+        // its inline lists.
+        if let Some(rbac) = &mut rbac {
             rbac.finish(verdicts);
         }
     }
@@ -684,7 +686,7 @@ impl<'a> Rbac<'a> {
 
     /// Lets the waiting scopes through that the user's other roles or direct
     /// permissions allow.
-    fn finish(mut self, verdicts: &mut Verdicts<'a>) {
+    fn finish(&mut self, verdicts: &mut Verdicts<'a>) {
         if self.waiting.is_empty() {
             return;
         }
