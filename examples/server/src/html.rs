@@ -138,9 +138,7 @@ pub fn sign_in(query: &[(String, String)], users: &[&str]) -> String {
         );
     }
     let _ = writeln!(body, "<select name=\"user\">");
-    for user in users {
-        let _ = writeln!(body, "<option>{}</option>", escape(user));
-    }
+    user_options(&mut body, users);
     let _ = writeln!(
         body,
         "</select>\n<button type=\"submit\">Sign in</button>\n</form>"
@@ -161,14 +159,19 @@ pub fn device(user_code: Option<&str>, users: &[&str], error: Option<&str>) -> S
         escape(user_code.unwrap_or_default())
     );
     let _ = writeln!(body, "<label>Signed in as (stand-in) <select name=\"user\">");
-    for user in users {
-        let _ = writeln!(body, "<option>{}</option>", escape(user));
-    }
+    user_options(&mut body, users);
     let _ = writeln!(
         body,
         "</select></label>\n<button type=\"submit\">Continue</button>\n</form>"
     );
     page("Connect a device", &body)
+}
+
+/// The options of a stand-in sign-in's user list.
+fn user_options(body: &mut String, users: &[&str]) {
+    for user in users {
+        let _ = writeln!(body, "<option>{}</option>", escape(user));
+    }
 }
 
 /// After a device's request was answered.

@@ -268,25 +268,25 @@ impl Browser {
     }
 
     pub async fn get(&mut self, url: &str) -> reqwest::Response {
-        let mut request = self.http.get(url);
-        if let Some(cookie) = &self.cookie {
-            request = request.header(COOKIE, cookie);
-        }
-        let response = request.send().await.expect("GET");
-        self.keep_cookie(&response);
-        response
+        let request = self.http.get(url);
+        self.send(request).await
     }
 
     pub async fn post_form(&mut self, url: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self
+        let request = self
             .http
             .post(url)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form(pairs));
+        self.send(request).await
+    }
+
+    /// Sends with the session cookie, and keeps the one the answer sets.
+    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> reqwest::Response {
         if let Some(cookie) = &self.cookie {
             request = request.header(COOKIE, cookie);
         }
-        let response = request.send().await.expect("POST");
+        let response = request.send().await.expect("the server answers");
         self.keep_cookie(&response);
         response
     }
