@@ -38,6 +38,22 @@ async fn partner_tokens(server: &Server, response: &reqwest::Response, state: &s
     body
 }
 
+/// The first-party events app signs `user` in for `scope` of the events API:
+/// no consent page, straight to a code, exchanged for the token response.
+async fn events_web_tokens(browser: &mut Browser, server: &Server, scope: &str, user: &str) -> Value {
+    let pairs = [
+        ("response_type", "code"),
+        ("client_id", "events-web"),
+        ("audience", EVENTS),
+        ("scope", scope),
+        ("user", user),
+    ];
+    let response = browser.authorize(server, &pairs).await;
+    let (_, query) = redirect(&response);
+    let (_, body) = exchange(server, &query["code"], EVENTS_WEB, EVENTS_REDIRECT).await;
+    body
+}
+
 #[tokio::test]
 async fn client_credentials_with_and_without_scope() {
     let dir = TestDir::new();
@@ -205,20 +221,7 @@ async fn first_party_login_with_rbac_dropping_a_scope() {
     );
 
     // An organizer gets both, and the audit line says why pat did not.
-    let response = browser
-        .authorize(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", "events-web"),
-                ("audience", EVENTS),
-                ("scope", "create:events view:events"),
-                ("user", "olga"),
-            ],
-        )
-        .await;
-    let (_, query) = redirect(&response);
-    let (_, body) = exchange(&server, &query["code"], EVENTS_WEB, EVENTS_REDIRECT).await;
+    let body = events_web_tokens(&mut browser, &server, "create:events view:events", "olga").await;
     assert!(
         body.get("scope").is_none(),
         "granted as asked: no scope in the response"
@@ -683,20 +686,7 @@ async fn a_refresh_to_another_audience_is_refused() {
     let dir = TestDir::new();
     let server = Server::start(&dir, &[]);
     let mut browser = Browser::new();
-    let response = browser
-        .authorize(
-            &server,
-            &[
-                ("response_type", "code"),
-                ("client_id", "events-web"),
-                ("audience", EVENTS),
-                ("scope", "offline_access view:events"),
-                ("user", "olga"),
-            ],
-        )
-        .await;
-    let (_, query) = redirect(&response);
-    let (_, body) = exchange(&server, &query["code"], EVENTS_WEB, EVENTS_REDIRECT).await;
+    let body = events_web_tokens(&mut browser, &server, "offline_access view:events", "olga").await;
     let refresh = body["refresh_token"]
         .as_str()
         .expect("a refresh token")
