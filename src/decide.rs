@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::consent::Remembered;
 use crate::error::GrantError;
-use crate::grant::{Context, DenyReason, Entry, Grant, State, Verdicts, NO_ID};
+use crate::grant::{Context, DenyReason, Entry, Grant, Restriction, State, Verdicts, NO_ID};
 use crate::intern::token_hash;
 use crate::policy::{Api, Class, Client, Policy};
 use crate::prompt::ConsentPrompt;
@@ -312,18 +312,14 @@ impl Policy {
             return Err(GrantError::MissingAudience);
         }
         // 6. The API admits this client for this flow.
-        if let Some((index, api)) = api {
-            let admitted = match flow {
-                Flow::ClientCredentials => {
-                    api.client_access() != ClientAccess::DenyAll
-                        && client.grant_for(Subject::Client, index).is_some()
+        if let Some((_, api)) = api {
+            let open = match flow {
+                Flow::ClientCredentials => api.client_access() != ClientAccess::DenyAll,
+                Flow::AuthorizationCode | Flow::RefreshToken | Flow::DeviceCode => {
+                    api.user_access() != UserAccess::DenyAll
                 }
-                Flow::AuthorizationCode | Flow::RefreshToken | Flow::DeviceCode => match api.user_access() {
-                    UserAccess::AllowAll => true,
-                    UserAccess::RequireClientGrant => client.grant_for(Subject::User, index).is_some(),
-                    UserAccess::DenyAll => false,
-                },
             };
+            let admitted = open && Restriction::of(flow, client, api).has_grant();
             if !admitted {
                 return Err(GrantError::ApiAccessDenied {
                     client_id: client.client_id().to_owned(),
@@ -536,9 +532,8 @@ fn consent_refresh(
 #[derive(Debug)]
 struct Rules<'c, 'a> {
     context: &'c Context<'a>,
-    // The client grant that restricts API scopes, if one does.
-    restriction: Option<&'a ScopeSet>,
-    restricted: bool,
+    // The client grant API scopes are held to.
+    restriction: Restriction<'a>,
     // Whether `offline_access` is refused whatever else.
     offline_refused: bool,
     // Under RBAC in a user flow: the user whose roles and permissions decide.
@@ -553,7 +548,6 @@ impl<'c, 'a> Rules<'c, 'a> {
         Rules {
             context,
             restriction: context.restriction(),
-            restricted: context.restricted(),
             offline_refused: !context.client.allows(Flow::RefreshToken)
                 || context.api.is_some_and(|api| !api.allow_offline_access()),
             rbac,
@@ -578,15 +572,14 @@ impl<'c, 'a> Rules<'c, 'a> {
                 Class::Unknown if context.api.is_none() => (State::Denied(DenyReason::NoAudience), NO_ID),
                 Class::Unknown => (State::Denied(DenyReason::Undefined), NO_ID),
                 Class::Scope(id) => {
-                    let state =
-                        if self.restricted && !self.restriction.is_some_and(|grant| grant.contains(id)) {
-                            State::Denied(DenyReason::NotGrantedToClient)
-                        } else {
-                            match &mut rbac {
-                                Some(rbac) => rbac.check(id, verdicts.len(), asked.len()),
-                                None => State::Granted,
-                            }
-                        };
+                    let state = if !self.restriction.allows(id) {
+                        State::Denied(DenyReason::NotGrantedToClient)
+                    } else {
+                        match &mut rbac {
+                            Some(rbac) => rbac.check(id, verdicts.len(), asked.len()),
+                            None => State::Granted,
+                        }
+                    };
                     (state, u32::try_from(id).unwrap_or(NO_ID))
                 }
             };

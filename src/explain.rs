@@ -342,7 +342,7 @@ impl<'a> Explainer<'a> {
         } else {
             Subject::Client
         };
-        if !self.context.restricted() {
+        if !self.context.restriction().applies() {
             let detail = match api.user_access() {
                 UserAccess::AllowAll => "user_access is allow_all: no client grant restricts user tokens",
                 _ => "no client grant restricts this flow",

@@ -216,27 +216,50 @@ impl<'a> Context<'a> {
         id != NO_ID && self.api.is_some_and(|api| api.required_at(id as usize))
     }
 
-    /// The client grant that restricts API scopes in this flow, if one does.
-    pub(crate) fn restriction(&self) -> Option<&'a ScopeSet> {
-        let api = self.api?;
-        match self.flow {
-            Flow::ClientCredentials => self.client.grant_for(Subject::Client, api.index()),
-            Flow::AuthorizationCode | Flow::RefreshToken | Flow::DeviceCode => (api.user_access()
-                == UserAccess::RequireClientGrant)
-                .then(|| self.client.grant_for(Subject::User, api.index()))
-                .flatten(),
+    /// The client grant the API's scopes are held to in this flow.
+    pub(crate) fn restriction(&self) -> Restriction<'a> {
+        match self.api {
+            Some(api) => Restriction::of(self.flow, self.client, api),
+            None => Restriction(None),
         }
     }
+}
 
-    /// Whether the flow's client grant restricts API scopes at all: always
-    /// in client credentials, in user flows under `require_client_grant`.
-    pub(crate) fn restricted(&self) -> bool {
-        self.api.is_some_and(|api| match self.flow {
-            Flow::ClientCredentials => true,
+/// The client grant an API's scopes are held to (§3.3): in client
+/// credentials always, in user flows under `user_access =
+/// require_client_grant`; `Restriction(None)` when none is (a user flow under
+/// `allow_all` or `deny_all`), `Some(None)` when one is and the client has none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Restriction<'a>(Option<Option<&'a ScopeSet>>);
+
+impl<'a> Restriction<'a> {
+    pub(crate) fn of(flow: Flow, client: &'a Client, api: &Api) -> Self {
+        let subject = match flow {
+            Flow::ClientCredentials => Subject::Client,
             Flow::AuthorizationCode | Flow::RefreshToken | Flow::DeviceCode => {
-                api.user_access() == UserAccess::RequireClientGrant
+                if api.user_access() != UserAccess::RequireClientGrant {
+                    return Restriction(None);
+                }
+                Subject::User
             }
-        })
+        };
+        Restriction(Some(client.grant_for(subject, api.index())))
+    }
+
+    /// Whether a client grant holds the API's scopes at all.
+    pub(crate) fn applies(self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether the client has the grant that holds them (true when none does).
+    pub(crate) fn has_grant(self) -> bool {
+        self.0.is_none_or(|grant| grant.is_some())
+    }
+
+    /// Whether the scope with this id gets past the client grant.
+    pub(crate) fn allows(self, id: usize) -> bool {
+        self.0
+            .is_none_or(|grant| grant.is_some_and(|grant| grant.contains(id)))
     }
 }
 
@@ -522,10 +545,9 @@ impl<'a> Grant<'a> {
             }
         }
         let restriction = context.restriction();
-        let restricted = context.restricted();
         let remembered = Remembered::new(context.consents, context.key(), effective.iter().count());
         let lacks_consent = |id: usize, scope: &str| {
-            (restricted && !restriction.is_some_and(|grant| grant.contains(id)))
+            !restriction.allows(id)
                 || api.always_at(id)
                 || remembered.declines(scope)
                 || (context.must_ask() && !remembered.holds(scope))
