@@ -189,19 +189,18 @@ impl<'a> Context<'a> {
 
     /// Who must consent, for every scope of this request: a third-party
     /// client; a first-party one on an API that does not let it skip (with
-    /// no audience it skips); the device flow and an unverifiable redirect,
-    /// where the client's identity is not assured (RFC 8628 §5.4, RFC 8252
-    /// §8.6); `prompt=consent` (OpenID Connect Core §3.1.2.1). A
-    /// `consent: always` scope needs consent on top of these.
+    /// no audience it skips); any client where remembered consent does not
+    /// count. A `consent: always` scope needs consent on top of these.
     pub(crate) fn must_ask(&self) -> bool {
         !self.client.first_party()
             || self.api.is_some_and(|api| !api.allow_skipping_consent())
-            || self.flow == Flow::DeviceCode
-            || self.unverifiable_redirect
-            || self.prompt.consent()
+            || !self.remembered_counts()
     }
 
-    /// Whether consent remembered in records counts in this request.
+    /// Whether consent remembered in records counts in this request: not in
+    /// the device flow or with an unverifiable redirect, where the client's
+    /// identity is not assured (RFC 8628 §5.4, RFC 8252 §8.6), nor under
+    /// `prompt=consent` (OpenID Connect Core §3.1.2.1).
     pub(crate) fn remembered_counts(&self) -> bool {
         !(self.prompt.consent() || self.flow == Flow::DeviceCode || self.unverifiable_redirect)
     }
