@@ -509,12 +509,8 @@ fn consent_refresh(
     rules: &Rules<'_, '_>,
     original: &ScopeParam<'_>,
 ) -> bool {
-    let must_ask = context.must_ask();
     let remembered = Remembered::new(context.consents, context.key(), verdicts.len() + 1);
-    let consented = |scope: &str, id: u32| {
-        let missing = context.one_time(id) || must_ask && !remembered.holds(scope);
-        !(remembered.declines(scope) || missing)
-    };
+    let consented = |scope: &str, id: u32| !context.lacks_consent(&remembered, scope, id);
     for entry in verdicts.iter_mut().filter(|entry| entry.state == State::Granted) {
         if !consented(entry.scope, entry.id) {
             entry.state = State::Denied(DenyReason::ConsentMissing);

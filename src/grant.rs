@@ -205,6 +205,14 @@ impl<'a> Context<'a> {
         !(self.prompt.consent() || self.flow == Flow::DeviceCode || self.unverifiable_redirect)
     }
 
+    /// Whether `scope` (with `id` in the API) lacks consent where no prompt
+    /// is shown (in a refresh, and for the `permissions` claim): a
+    /// `consent: always` scope, one a matching record declines, or one that
+    /// needs consent no matching record holds.
+    pub(crate) fn lacks_consent(&self, remembered: &Remembered<'_>, scope: &str, id: u32) -> bool {
+        self.one_time(id) || remembered.declines(scope) || (self.must_ask() && !remembered.holds(scope))
+    }
+
     /// Whether the API's scope with this id is `consent: always`.
     pub(crate) fn one_time(&self, id: u32) -> bool {
         id != NO_ID && self.api.is_some_and(|api| api.always_at(id as usize))
@@ -547,9 +555,7 @@ impl<'a> Grant<'a> {
         let remembered = Remembered::new(context.consents, context.key(), effective.iter().count());
         let lacks_consent = |id: usize, scope: &str| {
             !restriction.allows(id)
-                || api.always_at(id)
-                || remembered.declines(scope)
-                || (context.must_ask() && !remembered.holds(scope))
+                || context.lacks_consent(&remembered, scope, u32::try_from(id).unwrap_or(NO_ID))
         };
         effective
             .iter()
