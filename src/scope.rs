@@ -327,6 +327,7 @@ impl<'a> ScopeParam<'a> {
             param: self,
             limits,
             count: 0,
+            seen: [0; 4],
             index: None,
         };
         let bytes = raw.as_bytes();
@@ -421,23 +422,50 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// The low seven bits of every byte.
 const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
 
+/// Nonzero when some byte of `word` is neither a space nor NQCHAR: below
+/// `0x20`, `"`, `\`, or `0x7F` and above (RFC 6749 appendix A).
+///
+/// Exact for "is there any", not for where: a byte that is zero after the
+/// XOR (or below `0x20`) borrows in the subtraction and sets its high bit,
+/// which `!word` keeps because the byte is ASCII; with no such byte, no
+/// subtraction borrows and a high bit survives only where `word` has its own,
+/// which `!word` clears. A borrow can flag a valid byte too, but only above a
+/// byte that was flagged rightly, so the word is judged right either way.
+#[inline]
+fn outside_scope_syntax(word: u64) -> u64 {
+    let below = word.wrapping_sub(ONES * 0x20);
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    // 0x7F and above: adding 1 reaches the high bit, or it is already set.
+    let above = word.wrapping_add(ONES) | word;
+    ((below | quote | backslash) & !word | above) & HIGHS
+}
+
+/// The high bit of each space of a `word` that [`outside_scope_syntax`]
+/// accepted, exactly: after the XOR a space is 0 and every other byte is in
+/// `0x01..=0x7F`, so adding `0x7F` sets the high bit of every byte but the
+/// spaces, and no byte carries into the next.
+#[inline]
+fn spaces_of_valid(word: u64) -> u64 {
+    !((word ^ SPACES).wrapping_add(LOW7)) & HIGHS
+}
+
+/// The spaces in `bytes`, which need not be valid: a word at a time.
+fn count_spaces(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut spaces = 0;
+    for chunk in &mut chunks {
+        spaces += bytes_equal(intern::word(chunk), b' ').count_ones() as usize;
+    }
+    spaces + chunks.remainder().iter().filter(|&&byte| byte == b' ').count()
+}
+
 /// The high bit of each byte of `word` that equals `byte`, exactly (no borrow
 /// crosses bytes).
 #[inline]
 fn bytes_equal(word: u64, byte: u8) -> u64 {
     let x = word ^ (ONES * u64::from(byte));
     !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
-}
-
-/// Nonzero when some byte of `word` is neither a space nor NQCHAR: below
-/// `0x20`, `"`, `\`, or `0x7F` and above (RFC 6749 appendix A).
-#[inline]
-fn outside_scope_syntax(word: u64) -> u64 {
-    // Below 0x20: the subtraction borrows into the high bit (exact for "any", n <= 128).
-    let below = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    // 0x7F and above: adding 1 reaches the high bit, or it is already set.
-    let above = (word.wrapping_add(ONES) | word) & HIGHS;
-    below | above | bytes_equal(word, b'"') | bytes_equal(word, b'\\')
 }
 
 /// The first byte from `from` on that is neither a space nor NQCHAR, as the error.
@@ -456,12 +484,16 @@ fn first_invalid(bytes: &[u8], from: usize) -> ScopeError {
 }
 
 /// The state of one scan: the parameter so far, the tokens counted before
-/// de-duplication, and, beyond [`SCAN_DISTINCT`] tokens, an index of them.
+/// de-duplication, a filter of the kept tokens' hashes, and, beyond
+/// [`SCAN_DISTINCT`] tokens, an index of them.
 struct Scan<'s, 'a> {
     raw: &'a str,
     param: &'s mut ScopeParam<'a>,
     limits: Limits,
     count: usize,
+    // One bit for each kept token's top 8 hash bits: a token whose bit is
+    // clear is new without a scan (most are, in a list of distinct tokens).
+    seen: [u64; 4],
     index: Option<Index>,
 }
 
@@ -508,10 +540,10 @@ impl Index {
 
 impl<'a> Scan<'_, 'a> {
     /// Cuts the tokens that the spaces of `word` (at `base`) end; returns
-    /// where the next token starts.
+    /// where the next token starts. `word` passed [`outside_scope_syntax`].
     #[inline]
     fn split(&mut self, word: u64, base: usize, mut start: usize) -> usize {
-        let mut spaces = bytes_equal(word, b' ');
+        let mut spaces = spaces_of_valid(word);
         while spaces != 0 {
             let at = base + (spaces.trailing_zeros() / 8) as usize;
             spaces &= spaces - 1;
@@ -524,6 +556,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// Counts the token `raw[start..end]` and keeps it if it is new.
+    #[inline]
     fn token(&mut self, start: usize, end: usize) {
         self.count += 1;
         if self.count > self.limits.max_scope_tokens {
@@ -533,27 +566,39 @@ impl<'a> Scan<'_, 'a> {
         let Some(token) = self.raw.get(start..end) else {
             return;
         };
-        let param = &mut *self.param;
-        let hash = intern::token_hash(param.seed, token.as_bytes());
-        let position = param.tokens.len();
+        let hash = intern::token_hash(self.param.seed, token.as_bytes());
         let new = match &mut self.index {
-            Some(index) => index.insert(param, token, hash, position),
-            None => param.position(token, hash).is_none(),
+            Some(index) => index.insert(self.param, token, hash, self.param.tokens.len()),
+            None => !mark(&mut self.seen, hash) || self.param.position(token, hash).is_none(),
         };
         if !new {
             return;
         }
+        let position = self.param.tokens.len();
+        if position == INLINE_TOKENS || (position == SCAN_DISTINCT && self.index.is_none()) {
+            self.outgrow(token, hash, end);
+        }
+        self.param.tokens.push(token);
+        self.param.hashes.push(hash);
+    }
+
+    /// The token `token` (ending at `end`) is about to leave the lists'
+    /// inline room, or the scans' reach: sizes the lists once for every token
+    /// left, or indexes the tokens kept so far.
+    #[cold]
+    fn outgrow(&mut self, token: &'a str, hash: u64, end: usize) {
+        let param = &mut *self.param;
+        let position = param.tokens.len();
         if position == INLINE_TOKENS {
-            // About to leave the inline room: size the lists once, for every
-            // token left. Each is followed by a space or the end, so counting
-            // the spaces (a loop the compiler vectorizes) bounds them.
+            // Each token left is preceded by a space, so counting the spaces
+            // bounds them.
             let left = self.raw.as_bytes().get(end..).unwrap_or_default();
-            let spaces = left.iter().filter(|&&byte| byte == b' ').count();
-            let room = (spaces + 1).min(self.limits.max_scope_tokens.saturating_sub(self.count) + 1);
+            let room =
+                (count_spaces(left) + 1).min(self.limits.max_scope_tokens.saturating_sub(self.count) + 1);
             param.tokens.reserve_exact(room);
             param.hashes.reserve_exact(room);
         }
-        if self.index.is_none() && position == SCAN_DISTINCT {
+        if position == SCAN_DISTINCT {
             let mut index = Index::with_room(param.tokens.capacity());
             for (at, (&kept_hash, kept)) in param.hashes.iter().zip(&param.tokens).enumerate() {
                 index.insert(param, kept, kept_hash, at);
@@ -561,9 +606,16 @@ impl<'a> Scan<'_, 'a> {
             index.insert(param, token, hash, position);
             self.index = Some(index);
         }
-        param.tokens.push(token);
-        param.hashes.push(hash);
     }
+}
+
+/// Sets the filter bit of `hash` in `seen`; whether it was set already (then
+/// an equal token may have been kept before).
+#[inline]
+fn mark(seen: &mut [u64; 4], hash: u64) -> bool {
+    let bit = 1 << ((hash >> 56) & 63);
+    seen.get_mut((hash >> 62) as usize)
+        .is_some_and(|word| std::mem::replace(word, *word | bit) & bit != 0)
 }
 
 /// Whether two tokens are equal, for the scans that compare a token with many
