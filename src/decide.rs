@@ -474,51 +474,63 @@ fn verdicts_and_consent<'a>(grant: &mut Grant<'a>, asked: &Asked<'_, 'a>, origin
         verdicts.reserve_exact(asked.tokens.len());
     }
     let rules = Rules::new(context);
-    rules.verdicts(asked.tokens, asked.hashes, verdicts);
-    grant.refresh_token = match context.flow {
-        Flow::AuthorizationCode | Flow::DeviceCode => consent_interactive(context, verdicts),
-        Flow::RefreshToken => consent_refresh(context, verdicts, &rules, original),
-        Flow::ClientCredentials => false,
+    let offline = rules.verdicts(asked.tokens, asked.hashes, verdicts);
+    let (refresh_token, asks) = match context.flow {
+        Flow::AuthorizationCode | Flow::DeviceCode => {
+            let asks = consent_interactive(context, verdicts);
+            let granted = offline.and_then(|at| verdicts.get(at));
+            (granted.is_some_and(|entry| entry.state == State::Granted), asks)
+        }
+        Flow::RefreshToken => (
+            consent_refresh(context, verdicts, &rules, original, offline),
+            false,
+        ),
+        Flow::ClientCredentials => (false, false),
     };
-    verdicts.iter().any(|entry| entry.state == State::Asked)
+    grant.refresh_token = refresh_token;
+    asks
 }
 
 /// Consent in `authorization_code` and `device_code`: each allowed scope
 /// that needs consent is covered by a record, declined by one, or asked.
-/// Returns whether `offline_access` is granted.
+/// Returns whether some scope is asked.
 fn consent_interactive(context: &Context<'_>, verdicts: &mut Verdicts<'_>) -> bool {
     let must_ask = context.must_ask();
+    if !must_ask && !context.api.is_some_and(Api::has_always) {
+        return false; // nothing needs consent: no scan of the verdicts
+    }
     let needs = |entry: &Entry<'_>| must_ask || context.one_time(entry.id);
     let waiting = verdicts
         .iter()
         .filter(|entry| entry.state == State::Granted && needs(entry))
         .count();
-    if waiting > 0 {
-        let remembered = match context.remembered_counts() {
-            true => Remembered::new(context.consents, context.key(), waiting),
-            false => Remembered::default(),
-        };
-        for entry in verdicts.iter_mut() {
-            if entry.state != State::Granted || !needs(entry) {
-                continue;
-            }
-            entry.state = if remembered.is_empty() || context.one_time(entry.id) {
-                State::Asked
-            } else if remembered.declines(entry.scope) {
-                match context.required(entry.id) {
-                    true => State::Asked,
-                    false => State::Denied(DenyReason::ConsentDenied),
-                }
-            } else if remembered.holds(entry.scope) {
-                State::Granted
-            } else {
-                State::Asked
-            };
-        }
+    if waiting == 0 {
+        return false;
     }
-    verdicts
-        .iter()
-        .any(|entry| entry.state == State::Granted && entry.scope == OFFLINE_ACCESS)
+    let remembered = match context.remembered_counts() {
+        true => Remembered::new(context.consents, context.key(), waiting),
+        false => Remembered::default(),
+    };
+    let mut asks = false;
+    for entry in verdicts.iter_mut() {
+        if entry.state != State::Granted || !needs(entry) {
+            continue;
+        }
+        entry.state = if remembered.is_empty() || context.one_time(entry.id) {
+            State::Asked
+        } else if remembered.declines(entry.scope) {
+            match context.required(entry.id) {
+                true => State::Asked,
+                false => State::Denied(DenyReason::ConsentDenied),
+            }
+        } else if remembered.holds(entry.scope) {
+            State::Granted
+        } else {
+            State::Asked
+        };
+        asks |= entry.state == State::Asked;
+    }
+    asks
 }
 
 /// Consent in a refresh: a scope that needs consent must still be held by a
@@ -530,6 +542,7 @@ fn consent_refresh(
     verdicts: &mut Verdicts<'_>,
     rules: &Rules<'_, '_>,
     original: &ScopeParam<'_>,
+    offline: Option<usize>,
 ) -> bool {
     let remembered = Remembered::new(context.consents, context.key(), verdicts.len() + 1);
     let consented = |scope: &str, id: u32| !context.lacks_consent(&remembered, scope, id);
@@ -539,7 +552,7 @@ fn consent_refresh(
         }
     }
     let kept = original.contains(OFFLINE_ACCESS);
-    kept && match verdicts.iter().find(|entry| entry.scope == OFFLINE_ACCESS) {
+    kept && match offline.and_then(|at| verdicts.get(at)) {
         Some(entry) => entry.state == State::Granted,
         // Not asked this time: would it be granted if it were?
         None => rules.oidc(OFFLINE_ACCESS) == State::Granted && consented(OFFLINE_ACCESS, NO_ID),
@@ -573,8 +586,10 @@ impl<'c, 'a> Rules<'c, 'a> {
     }
 
     /// A verdict for every asked scope, in order, before consent: one probe
-    /// of the API's table classifies a token; bit tests do the rest.
-    fn verdicts(&self, asked: &[&'a str], hashes: &[u64], verdicts: &mut Verdicts<'a>) {
+    /// of the API's table classifies a token; bit tests do the rest. Returns
+    /// where `offline_access` is among them, if it was asked.
+    fn verdicts(&self, asked: &[&'a str], hashes: &[u64], verdicts: &mut Verdicts<'a>) -> Option<usize> {
+        let mut offline = None;
         let context = self.context;
         let mut rbac = self
             .rbac
@@ -586,7 +601,12 @@ impl<'c, 'a> Rules<'c, 'a> {
                 None => context.policy.classify_without_api(scope, hash),
             };
             let (state, id) = match class {
-                Class::Oidc => (self.oidc(scope), NO_ID),
+                Class::Oidc => {
+                    if scope == OFFLINE_ACCESS {
+                        offline = Some(verdicts.len());
+                    }
+                    (self.oidc(scope), NO_ID)
+                }
                 Class::Unknown if context.api.is_none() => (State::Denied(DenyReason::NoAudience), NO_ID),
                 Class::Unknown => (State::Denied(DenyReason::Undefined), NO_ID),
                 Class::Scope(id) => {
@@ -608,6 +628,7 @@ impl<'c, 'a> Rules<'c, 'a> {
         if let Some(rbac) = &mut rbac {
             rbac.finish(verdicts);
         }
+        offline
     }
 
     /// The verdict on an OIDC scope, before consent.

@@ -516,6 +516,11 @@ impl Api {
             .map(|(name, definition)| ScopeDefinition { name, definition })
     }
 
+    /// Whether some scope of this API is `consent: always`.
+    pub(crate) fn has_always(&self) -> bool {
+        self.has_always
+    }
+
     /// Whether the scope with this id is `consent: always`.
     pub(crate) fn always_at(&self, id: usize) -> bool {
         self.has_always
