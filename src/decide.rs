@@ -14,7 +14,7 @@ use crate::policy::{Api, Class, Client, Policy};
 use crate::prompt::ConsentPrompt;
 use crate::redirect::is_verifiable_redirect;
 use crate::request::{Request, User};
-use crate::scope::{same_token, scan_fits, Limits, ScopeParam, INLINE_TOKENS, OFFLINE_ACCESS};
+use crate::scope::{same_token, scan_fits, Limits, Parsed, Token, INLINE_TOKENS, OFFLINE_ACCESS};
 use crate::scope_set::ScopeSet;
 use crate::vocab::{ClientAccess, Flow, Prompt, Subject, UnknownScopes, UserAccess};
 use crate::work::work;
@@ -201,7 +201,7 @@ impl Policy {
         // The parsed parameters stay in this frame: they are large (inline
         // room for 16 tokens and their hashes) and only ever borrowed.
         let (client, prompt) = self.check_client_and_parameters(request)?;
-        let mut param = ScopeParam::default();
+        let mut param = Parsed::default();
         if let Some(raw) = request.scope {
             // 4. The scope parameter parses, within the limits.
             param
@@ -210,7 +210,7 @@ impl Policy {
         }
         let api = self.check_audience(request, client)?;
         self.check_unknown_scopes(&param, api)?;
-        let mut original = ScopeParam::default();
+        let mut original = Parsed::default();
         if let (Flow::RefreshToken, Some(raw)) = (request.flow, request.original_scope) {
             // 8. A refresh never widens the original grant (RFC 6749 §6); its
             // original scope comes from the host's store, so no limit applies.
@@ -345,25 +345,20 @@ impl Policy {
 
     /// Check 7: under `unknown_scopes = "reject"`, every token of the scope
     /// parameter is an OIDC scope or defined by the API.
-    fn check_unknown_scopes(
-        &self,
-        param: &ScopeParam<'_>,
-        api: Option<(usize, &Api)>,
-    ) -> Result<(), GrantError> {
+    fn check_unknown_scopes(&self, param: &Parsed<'_>, api: Option<(usize, &Api)>) -> Result<(), GrantError> {
         if self.unknown_scopes() != UnknownScopes::Reject {
             return Ok(());
         }
-        let mut tokens = param.tokens().iter().zip(param.hashes());
-        let unknown = tokens.find(|(token, &hash)| {
+        let unknown = param.tokens().iter().find(|token| {
             let class = match api {
-                Some((_, api)) => api.classify(token, hash),
-                None => self.classify_without_api(token, hash),
+                Some((_, api)) => api.classify(token.text, token.hash),
+                None => self.classify_without_api(token.text, token.hash),
             };
             class == Class::Unknown
         });
         match unknown {
-            Some((token, _)) => Err(GrantError::UnknownScope {
-                scope: (*token).to_owned(),
+            Some(token) => Err(GrantError::UnknownScope {
+                scope: token.text.to_owned(),
             }),
             None => Ok(()),
         }
@@ -385,8 +380,7 @@ const UNLIMITED: Limits = Limits {
 /// scopes the request did not name (an API's defaults, a client's grant, a
 /// refresh's original scope).
 struct Asked<'s, 'a> {
-    tokens: &'s [&'a str],
-    hashes: &'s [u64],
+    tokens: &'s [Token<'a>],
     /// The size of the requested set (for `scope_changed`).
     requested: usize,
 }
@@ -394,13 +388,12 @@ struct Asked<'s, 'a> {
 /// Which scopes are asked for, and the requested set's size.
 fn asked<'s, 'a>(
     context: &Context<'a>,
-    param: &'s ScopeParam<'a>,
-    original: &'s ScopeParam<'a>,
-    unnamed: &'s mut (SmallVec<[&'a str; INLINE_TOKENS]>, SmallVec<[u64; INLINE_TOKENS]>),
+    param: &'s Parsed<'a>,
+    original: &'s Parsed<'a>,
+    unnamed: &'s mut SmallVec<[Token<'a>; INLINE_TOKENS]>,
 ) -> Asked<'s, 'a> {
-    let own = |param: &'s ScopeParam<'a>| Asked {
+    let own = |param: &'s Parsed<'a>| Asked {
         tokens: param.tokens(),
-        hashes: param.hashes(),
         requested: param.tokens().len(),
     };
     if !param.is_empty() {
@@ -417,17 +410,18 @@ fn asked<'s, 'a>(
         }
         _ => None,
     };
-    let (names, hashes) = unnamed;
     if let Some((api, ids)) = ids {
         let seed = context.policy.seed();
         for scope in ids.filter_map(|id| api.scope_at(id)) {
-            names.push(scope.as_str());
-            hashes.push(token_hash(seed, scope.as_str().as_bytes()));
+            let text = scope.as_str();
+            unnamed.push(Token {
+                text,
+                hash: token_hash(seed, text.as_bytes()),
+            });
         }
     }
     Asked {
-        tokens: names,
-        hashes,
+        tokens: unnamed,
         requested: 0,
     }
 }
@@ -440,10 +434,10 @@ fn asked<'s, 'a>(
 /// that the value leaves from would copy it once.
 fn decide<'a>(
     context: Context<'a>,
-    param: &ScopeParam<'a>,
-    original: &ScopeParam<'a>,
+    param: &Parsed<'a>,
+    original: &Parsed<'a>,
 ) -> Result<Decision<'a>, GrantError> {
-    let mut unnamed = (SmallVec::new(), SmallVec::new());
+    let mut unnamed = SmallVec::new();
     let asked = asked(&context, param, original, &mut unnamed);
     let mut decision = Ok(Decision::Granted(Grant {
         context,
@@ -468,13 +462,13 @@ fn decide<'a>(
 
 /// Fills the verdicts of `grant` for the asked scopes, then applies consent;
 /// whether some scope is to be asked.
-fn verdicts_and_consent<'a>(grant: &mut Grant<'a>, asked: &Asked<'_, 'a>, original: &ScopeParam<'_>) -> bool {
+fn verdicts_and_consent<'a>(grant: &mut Grant<'a>, asked: &Asked<'_, 'a>, original: &Parsed<'_>) -> bool {
     let (context, verdicts) = (&grant.context, &mut grant.verdicts);
     if asked.tokens.len() > INLINE_TOKENS {
         verdicts.reserve_exact(asked.tokens.len());
     }
     let rules = Rules::new(context);
-    let offline = rules.verdicts(asked.tokens, asked.hashes, verdicts);
+    let offline = rules.verdicts(asked.tokens, verdicts);
     let (refresh_token, asks) = match context.flow {
         Flow::AuthorizationCode | Flow::DeviceCode => {
             let asks = consent_interactive(context, verdicts);
@@ -541,7 +535,7 @@ fn consent_refresh(
     context: &Context<'_>,
     verdicts: &mut Verdicts<'_>,
     rules: &Rules<'_, '_>,
-    original: &ScopeParam<'_>,
+    original: &Parsed<'_>,
     offline: Option<usize>,
 ) -> bool {
     let remembered = Remembered::new(context.consents, context.key(), verdicts.len() + 1);
@@ -588,14 +582,14 @@ impl<'c, 'a> Rules<'c, 'a> {
     /// A verdict for every asked scope, in order, before consent: one probe
     /// of the API's table classifies a token; bit tests do the rest. Returns
     /// where `offline_access` is among them, if it was asked.
-    fn verdicts(&self, asked: &[&'a str], hashes: &[u64], verdicts: &mut Verdicts<'a>) -> Option<usize> {
+    fn verdicts(&self, asked: &[Token<'a>], verdicts: &mut Verdicts<'a>) -> Option<usize> {
         let mut offline = None;
         let context = self.context;
         let mut rbac = self
             .rbac
             .zip(context.api)
             .map(|(user, api)| Rbac::new(context.policy, user, api));
-        for (&scope, &hash) in asked.iter().zip(hashes) {
+        for &Token { text: scope, hash } in asked {
             let class = match context.api {
                 Some(api) => api.classify(scope, hash),
                 None => context.policy.classify_without_api(scope, hash),

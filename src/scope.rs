@@ -258,9 +258,6 @@ pub(crate) fn scan_fits(probes: usize, candidates: usize) -> bool {
 pub struct ScopeParam<'a> {
     // INVARIANT: distinct, valid tokens, in first-appearance order.
     tokens: SmallVec<[&'a str; INLINE_TOKENS]>,
-    // INVARIANT: `hashes[i]` is `token_hash(seed, tokens[i])`.
-    hashes: SmallVec<[u64; INLINE_TOKENS]>,
-    seed: u64,
 }
 
 impl fmt::Debug for ScopeParam<'_> {
@@ -277,11 +274,6 @@ impl PartialEq for ScopeParam<'_> {
 
 impl Eq for ScopeParam<'_> {}
 
-/// How many tokens de-duplication compares pairwise (by hash, then text)
-/// before it indexes them in a table: 32 tokens make at most 496 integer
-/// comparisons, cheaper than a table; beyond, a table keeps it linear.
-const SCAN_DISTINCT: usize = 32;
-
 impl<'a> ScopeParam<'a> {
     /// Parses a raw scope parameter (RFC 6749 §3.3).
     ///
@@ -296,9 +288,54 @@ impl<'a> ScopeParam<'a> {
     /// NQCHAR (TAB, CR, LF, `"`, `\`, DEL, non-ASCII), and
     /// [`ScopeError::TooManyTokens`] over `max_scope_tokens` tokens.
     pub fn parse(raw: &'a str, limits: Limits) -> Result<Self, ScopeError> {
-        ScopeParam::parse_seeded(raw, limits, 0)
+        let parsed = Parsed::parse_seeded(raw, limits, 0)?;
+        Ok(ScopeParam {
+            tokens: parsed.tokens().iter().map(|token| token.text).collect(),
+        })
     }
 
+    /// The distinct tokens, in first-appearance order.
+    pub fn tokens(&self) -> &[&'a str] {
+        &self.tokens
+    }
+
+    /// Whether the parameter named no token.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Whether `token` is one of the parameter's tokens (a scan: linear in
+    /// the token count).
+    pub fn contains(&self, token: &str) -> bool {
+        work(self.tokens.len());
+        self.tokens.iter().any(|kept| same_token(kept, token))
+    }
+}
+
+/// A token of a parsed scope parameter, with its hash under the policy's seed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) hash: u64,
+}
+
+/// A parsed `scope` parameter as the decision reads it: the distinct tokens
+/// in first-appearance order, each beside its hash, in one list (one push a
+/// token, one list to walk). [`ScopeParam`] is its public view.
+#[derive(Clone, Default)]
+pub(crate) struct Parsed<'a> {
+    // INVARIANT: distinct, valid tokens, in first-appearance order, each
+    // hash `token_hash(seed, text)`.
+    tokens: SmallVec<[Token<'a>; INLINE_TOKENS]>,
+    seed: u64,
+}
+
+/// How many tokens de-duplication compares pairwise (by hash, then text)
+/// before it indexes them in a table: 32 tokens make at most 496 integer
+/// comparisons, cheaper than a table; beyond, a table keeps it linear.
+const SCAN_DISTINCT: usize = 32;
+
+impl<'a> Parsed<'a> {
     /// As [`ScopeParam::parse`], hashing each token under a policy's seed.
     ///
     /// One pass over the text, 8 bytes at a time: a word is checked for a
@@ -307,9 +344,9 @@ impl<'a> ScopeParam<'a> {
     /// de-duplication here and for its lookup in the API later. A list that
     /// outgrows its inline room is sized once, from the tokens left.
     pub(crate) fn parse_seeded(raw: &'a str, limits: Limits, seed: u64) -> Result<Self, ScopeError> {
-        let mut param = ScopeParam::default();
-        param.parse_into(raw, limits, seed)?;
-        Ok(param)
+        let mut parsed = Parsed::default();
+        parsed.parse_into(raw, limits, seed)?;
+        Ok(parsed)
     }
 
     /// Parses `raw` into this (empty) parameter, in place: the decision keeps
@@ -362,35 +399,29 @@ impl<'a> ScopeParam<'a> {
         Ok(())
     }
 
-    /// The distinct tokens, in first-appearance order.
-    pub fn tokens(&self) -> &[&'a str] {
+    /// The distinct tokens and their hashes, in first-appearance order.
+    pub(crate) fn tokens(&self) -> &[Token<'a>] {
         &self.tokens
     }
 
-    /// The tokens' hashes, in the same order.
-    pub(crate) fn hashes(&self) -> &[u64] {
-        &self.hashes
-    }
-
     /// Whether the parameter named no token.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
 
     /// Whether `token` is one of the parameter's tokens (a scan of their
     /// hashes: linear in the token count).
-    pub fn contains(&self, token: &str) -> bool {
+    pub(crate) fn contains(&self, token: &str) -> bool {
         self.position(token, intern::token_hash(self.seed, token.as_bytes()))
             .is_some()
     }
 
     /// Where `token`, whose hash is `hash`, is among the tokens.
     fn position(&self, token: &str, hash: u64) -> Option<usize> {
-        work(self.hashes.len()); // at most: one step a candidate
-        let mut candidates = self.hashes.iter().zip(&self.tokens).enumerate();
-        candidates
-            .find(|(_, (&kept_hash, kept))| kept_hash == hash && same_token(kept, token))
-            .map(|(at, _)| at)
+        work(self.tokens.len()); // at most: one step a candidate
+        self.tokens
+            .iter()
+            .position(|kept| kept.hash == hash && same_token(kept.text, token))
     }
 
     /// The first token that is not one of `other`'s, if any. Both must have
@@ -398,18 +429,23 @@ impl<'a> ScopeParam<'a> {
     ///
     /// A scan of `other`'s hashes per token within [`SCAN_BUDGET`]
     /// comparisons, a hash set of `other`'s tokens beyond: linear in both lengths.
-    pub(crate) fn first_not_in(&self, other: &ScopeParam<'_>) -> Option<&'a str> {
-        let mut tokens = self.tokens.iter().zip(&self.hashes);
+    pub(crate) fn first_not_in(&self, other: &Parsed<'_>) -> Option<&'a str> {
+        let mut tokens = self.tokens.iter();
         if scan_fits(self.tokens.len(), other.tokens.len()) {
             return tokens
-                .find(|(token, &hash)| other.position(token, hash).is_none())
-                .map(|(token, _)| *token);
+                .find(|token| other.position(token.text, token.hash).is_none())
+                .map(|token| token.text);
         }
-        let theirs: HashSet<&str> = other.tokens.iter().copied().inspect(|_| work(1)).collect();
+        let theirs: HashSet<&str> = other
+            .tokens
+            .iter()
+            .map(|token| token.text)
+            .inspect(|_| work(1))
+            .collect();
         tokens
             .inspect(|_| work(1))
-            .find(|(token, _)| !theirs.contains(*token))
-            .map(|(token, _)| *token)
+            .find(|token| !theirs.contains(token.text))
+            .map(|token| token.text)
     }
 }
 
@@ -488,7 +524,7 @@ fn first_invalid(bytes: &[u8], from: usize) -> ScopeError {
 /// [`SCAN_DISTINCT`] tokens, an index of them.
 struct Scan<'s, 'a> {
     raw: &'a str,
-    param: &'s mut ScopeParam<'a>,
+    param: &'s mut Parsed<'a>,
     limits: Limits,
     count: usize,
     // One bit for each kept token's top 8 hash bits: a token whose bit is
@@ -517,7 +553,7 @@ impl Index {
     }
 
     /// Adds the token at `position` unless an equal one is indexed; whether it was new.
-    fn insert(&mut self, param: &ScopeParam<'_>, token: &str, hash: u64, position: usize) -> bool {
+    fn insert(&mut self, param: &Parsed<'_>, token: &str, hash: u64, position: usize) -> bool {
         let mask = self.slots.len() - 1;
         let mut at = (hash >> self.shift) as usize;
         while let Some(slot) = self.slots.get_mut(at) {
@@ -527,8 +563,10 @@ impl Index {
                 return true;
             };
             let kept = kept as usize;
-            if param.hashes.get(kept) == Some(&hash)
-                && param.tokens.get(kept).is_some_and(|k| same_token(k, token))
+            if param
+                .tokens
+                .get(kept)
+                .is_some_and(|k| k.hash == hash && same_token(k.text, token))
             {
                 return false;
             }
@@ -578,8 +616,7 @@ impl<'a> Scan<'_, 'a> {
         if position == INLINE_TOKENS || (position == SCAN_DISTINCT && self.index.is_none()) {
             self.outgrow(token, hash, end);
         }
-        self.param.tokens.push(token);
-        self.param.hashes.push(hash);
+        self.param.tokens.push(Token { text: token, hash });
     }
 
     /// The token `token` (ending at `end`) is about to leave the lists'
@@ -596,12 +633,11 @@ impl<'a> Scan<'_, 'a> {
             let room =
                 (count_spaces(left) + 1).min(self.limits.max_scope_tokens.saturating_sub(self.count) + 1);
             param.tokens.reserve_exact(room);
-            param.hashes.reserve_exact(room);
         }
         if position == SCAN_DISTINCT {
             let mut index = Index::with_room(param.tokens.capacity());
-            for (at, (&kept_hash, kept)) in param.hashes.iter().zip(&param.tokens).enumerate() {
-                index.insert(param, kept, kept_hash, at);
+            for (at, kept) in param.tokens.iter().enumerate() {
+                index.insert(param, kept.text, kept.hash, at);
             }
             index.insert(param, token, hash, position);
             self.index = Some(index);
@@ -855,9 +891,9 @@ mod tests {
         };
         for n in [1, INLINE_TOKENS, 127, 128, 129, 500] {
             let (raw, _) = repeated(n);
-            let all = ScopeParam::parse(&raw, limits).unwrap_or_default();
+            let all = Parsed::parse_seeded(&raw, limits, 7).unwrap_or_default();
             let with_extra = format!("{raw} extra t0");
-            let wider = ScopeParam::parse(&with_extra, limits).unwrap_or_default();
+            let wider = Parsed::parse_seeded(&with_extra, limits, 7).unwrap_or_default();
             assert_eq!(all.first_not_in(&all), None, "{n} tokens are all in themselves");
             assert_eq!(all.first_not_in(&wider), None, "{n} tokens are all in a superset");
             assert_eq!(wider.first_not_in(&all), Some("extra"), "{n} tokens plus one");
