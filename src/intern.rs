@@ -43,26 +43,40 @@ pub(crate) fn word(bytes: &[u8]) -> u64 {
     }
 }
 
-/// The hash of `token` under `seed`: 8 bytes at a time (a token that is not
-/// a whole number of words ends with an overlapping read of its last 8
-/// bytes), its length mixed in first.
+/// The hash of `token` under `seed`: 16 bytes at a time, each pair of words
+/// folded in one multiplication (a token longer than 16 bytes that is not a
+/// whole number of blocks ends with an overlapping read of its last 16),
+/// its length mixed in first; up to 8 bytes take one multiplication by `K`.
 ///
 /// The seed is random per policy, so the layout of a policy's tables cannot
-/// be predicted from its scope names. A request can only look tokens up, so
-/// it cannot lengthen a table's probe sequences either way.
+/// be predicted from its scope names, and the second word of a block is
+/// mixed with a key derived from it: a block whose words cancel the keys
+/// cannot be written without knowing the seed. A request can only look
+/// tokens up, so it cannot lengthen a table's probe sequences either way.
 #[inline]
 pub(crate) fn token_hash(seed: u64, token: &[u8]) -> u64 {
-    let mut hash = seed ^ (token.len() as u64).wrapping_mul(K);
-    if token.len() < 8 {
+    let len = token.len();
+    let hash = seed ^ (len as u64).wrapping_mul(K);
+    if len <= 8 {
         return fold(hash ^ word(token), K);
     }
-    let mut chunks = token.chunks_exact(8);
-    for chunk in &mut chunks {
-        hash = fold(hash ^ word(chunk), K);
+    let key = seed.rotate_left(32) ^ K;
+    let block = |hash: u64, block: &[u8]| {
+        let (low, high) = block.split_at(8.min(block.len()));
+        fold(hash ^ word(low), key ^ word(high))
+    };
+    if len <= 16 {
+        // Two overlapping words: the first 8 bytes and the last 8.
+        let last = token.get(len - 8..).unwrap_or_default();
+        return fold(hash ^ word(token), key ^ word(last));
     }
-    if !chunks.remainder().is_empty() {
-        let last = token.get(token.len() - 8..).unwrap_or_default();
-        hash = fold(hash ^ word(last), K);
+    let mut blocks = token.chunks_exact(16);
+    let mut hash = hash;
+    for whole in &mut blocks {
+        hash = block(hash, whole);
+    }
+    if !blocks.remainder().is_empty() {
+        hash = block(hash, token.get(len - 16..).unwrap_or_default());
     }
     hash
 }
@@ -191,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_hash_depends_on_every_byte_the_length_and_the_seed() {
-        let tokens: [&[u8]; 9] = [
+        let tokens: [&[u8]; 15] = [
             b"",
             b"a",
             b"b",
@@ -199,14 +213,38 @@ mod tests {
             b"ba",
             b"read:events",
             b"read:eventz",
+            b"zead:events",
             b"0123456789abcdef",
             b"a\0",
+            b"read:appointments",
+            b"read:appointmentz",
+            b"zead:appointments",
+            b"0123456789abcdef0123456789abcdef",
+            b"0123456789abcdef0123456789abcdeg",
         ];
         for (i, a) in tokens.iter().enumerate() {
             for (j, b) in tokens.iter().enumerate() {
                 assert_eq!(token_hash(7, a) == token_hash(7, b), i == j, "{a:?} {b:?}");
             }
             assert_ne!(token_hash(7, a), token_hash(8, a), "the seed counts");
+        }
+    }
+
+    #[test]
+    fn every_byte_of_a_token_of_any_length_counts_in_its_hash() {
+        for len in 1..=40 {
+            let base = vec![b'a'; len];
+            for at in 0..len {
+                let mut changed = base.clone();
+                if let Some(byte) = changed.get_mut(at) {
+                    *byte = b'b';
+                }
+                assert_ne!(
+                    token_hash(7, &base),
+                    token_hash(7, &changed),
+                    "byte {at} of {len}"
+                );
+            }
         }
     }
 
