@@ -605,13 +605,30 @@ impl<'a> Scan<'_, 'a> {
             return;
         };
         let hash = intern::token_hash(self.param.seed, token.as_bytes());
+        if self.index.is_none() && !mark(&mut self.seen, hash) {
+            self.keep(token, hash, end); // new for sure
+        } else {
+            self.keep_if_new(token, hash, end);
+        }
+    }
+
+    /// Keeps `token` (with `hash`, ending at `end`) if the index or a scan of
+    /// the kept tokens does not find it: apart from [`token`](Self::token),
+    /// whose common path then needs few registers.
+    #[inline(never)]
+    fn keep_if_new(&mut self, token: &'a str, hash: u64, end: usize) {
         let new = match &mut self.index {
             Some(index) => index.insert(self.param, token, hash, self.param.tokens.len()),
-            None => !mark(&mut self.seen, hash) || self.param.position(token, hash).is_none(),
+            None => self.param.position(token, hash).is_none(),
         };
-        if !new {
-            return;
+        if new {
+            self.keep(token, hash, end);
         }
+    }
+
+    /// Keeps the new token `token` (with `hash`, ending at `end`).
+    #[inline]
+    fn keep(&mut self, token: &'a str, hash: u64, end: usize) {
         let position = self.param.tokens.len();
         if position == INLINE_TOKENS || (position == SCAN_DISTINCT && self.index.is_none()) {
             self.outgrow(token, hash, end);
