@@ -9,11 +9,12 @@ use indexmap::IndexMap;
 
 /// The policy's name → entry maps, in document order.
 ///
-/// foldhash rather than SipHash: hashing the client id, the audience, each role
-/// name and each token is most of a decision's cost, and foldhash is several
-/// times faster on short keys. Its seed is random per map, and the keys in a
-/// map come from the operator's document, not from requests: a request can only
-/// look keys up, which cannot make a table's collision chains longer.
+/// foldhash rather than SipHash: it is several times faster on short keys, and
+/// building a policy and the lookups off the decision path hash every name (a
+/// decision finds names through the [`TokenTable`]s of [`Names`] and of each
+/// API instead). Its seed is random per map, and the keys in a map come from
+/// the operator's document, not from requests: a request can only look keys
+/// up, which cannot make a table's collision chains longer.
 pub(crate) type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
 
 mod build;
