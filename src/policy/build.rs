@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use indexmap::map::Entry;
 
 use super::inheritance;
-use super::{Api, Client, Definition, Map, Names, Policy, Role, Written, WrittenGrant};
+use super::{flow_bit, Api, Client, Definition, Map, Names, Policy, Role, Written, WrittenGrant};
 use crate::document::{ApiDocument, ClientDocument, PolicyDocument, RoleDocument};
 use crate::error::{PolicyError, PolicyErrors, Problem};
 use crate::intern::{random_seed, token_hash, Seed, TokenTable};
@@ -495,6 +495,7 @@ impl Builder {
                 name: doc.name.as_deref().unwrap_or(&doc.client_id).into(),
                 first_party: doc.first_party,
                 kind: kind.unwrap_or(ClientKind::RegularWeb),
+                flows: grant_types.iter().fold(0, |flows, &flow| flows | flow_bit(flow)),
                 grant_types: grant_types.into_boxed_slice(),
                 user_grants: user_grants.into_boxed_slice(),
                 client_grants: client_grants.into_boxed_slice(),
