@@ -5,7 +5,9 @@
 //! - `grant/{third,first}_party_{8,100}roles/S*_k*`: a synthetic large tenant
 //!   (1,000 roles in inheritance chains 5 deep, 200 clients, consent records);
 //! - `build/*`: building a policy of 10,000 scopes and 1,000 roles;
-//! - `parse/scope_param/k*`: the scope parameter alone;
+//! - `parse/scope_param/k*`: the scope parameter alone, through the public
+//!   `ScopeParam` (which copies the tokens into a list of its own; a decision
+//!   reads the parsed tokens and their hashes where they were written);
 //! - `consent/round_trip/*`: a decision that prompts, then `approve`;
 //! - `grant/naive_*`: the same decisions by a naive baseline written here,
 //!   the rules as a plain loop of `HashMap`/`HashSet<String>` lookups per token.
