@@ -515,9 +515,9 @@ fn bytes_outside(bytes: &[u8]) -> u8 {
 }
 
 /// The high bit of each space of a `word` whose bytes are all spaces or
-/// NQCHAR ([`all_scope_bytes`]), exactly: after the XOR a space is 0 and every other byte is in
-/// `0x01..=0x7F`, so adding `0x7F` sets the high bit of every byte but the
-/// spaces, and no byte carries into the next.
+/// NQCHAR ([`all_scope_bytes`]), exactly: after the XOR a space is 0 and
+/// every other byte is in `0x01..=0x7F`, so adding `0x7F` sets the high bit
+/// of every byte but the spaces, and no byte carries into the next.
 #[inline]
 fn spaces_of_valid(word: u64) -> u64 {
     !((word ^ SPACES).wrapping_add(LOW7)) & HIGHS
