@@ -304,7 +304,8 @@ pub struct Grant<'a> {
     // INVARIANT: the size of the requested set, which holds every asked scope when it is not 0.
     pub(crate) requested: usize,
     pub(crate) refresh_token: bool,
-    pub(crate) consent_record: Option<ConsentRecord>,
+    // Boxed: only an answered prompt has one, and every decision moves the grant.
+    pub(crate) consent_record: Option<Box<ConsentRecord>>,
 }
 
 impl Serialize for Grant<'_> {
@@ -497,12 +498,12 @@ impl<'a> Grant<'a> {
     /// audience: delete those and store this one, in one transaction, or a
     /// withdrawn or declined scope would still be remembered.
     pub fn consent_record(&self) -> Option<&ConsentRecord> {
-        self.consent_record.as_ref()
+        self.consent_record.as_deref()
     }
 
     /// Takes the consent record to store (see [`consent_record`](Self::consent_record)).
     pub fn take_consent_record(&mut self) -> Option<ConsentRecord> {
-        self.consent_record.take()
+        self.consent_record.take().map(|record| *record)
     }
 
     /// The scopes for Auth0's RBAC `permissions` claim, in definition order.

@@ -284,7 +284,7 @@ impl<'a> ConsentPrompt<'a> {
             };
         }
         grant.refresh_token = grant.is_granted(OFFLINE_ACCESS);
-        grant.consent_record = Some(record);
+        grant.consent_record = Some(Box::new(record));
         Ok(grant)
     }
 
