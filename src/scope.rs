@@ -502,8 +502,10 @@ fn all_scope_bytes(bytes: &[u8]) -> bool {
     }) == 0
 }
 
-/// Nonzero when some byte is neither a space nor NQCHAR: a branch-free
-/// loop, which the compiler vectorizes.
+/// Nonzero when some byte is neither a space nor NQCHAR: the rule of
+/// [`is_scope_byte`] written as range arithmetic, a branch-free loop the
+/// compiler vectorizes (written with `is_scope_byte`, the decision took about
+/// 50 instructions more). The byte-at-every-position test pins them together.
 #[inline]
 fn bytes_outside(bytes: &[u8]) -> u8 {
     let outside = |byte: u8| {
